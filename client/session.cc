@@ -1,0 +1,551 @@
+#include "client/session.h"
+
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "client/errors.h"
+#include "client/log.h"
+
+namespace p9 {
+
+Session::Session(std::unique_ptr<Channel> channel, const SessionOptions& options)
+    : options_(options), channel_(std::move(channel)) {
+  uint16_t n = options_.max_tags == 0 ? 1 : options_.max_tags;
+  if (n == kNoTag) --n;  // NOTAG is never a tag
+  calls_ = std::make_unique<Call[]>(n);
+  absl::MutexLock lock(&mu_);
+  for (uint16_t t = 0; t < n; ++t) {
+    calls_[t].set_tag(t);
+    free_tags_.push_back(t);
+  }
+  version_call_.set_tag(kNoTag);
+}
+
+Session::~Session() { Close(absl::UnavailableError("session closed")); }
+
+absl::StatusOr<std::unique_ptr<Session>> Session::Connect(std::unique_ptr<Channel> channel,
+                                                          const SessionOptions& options) {
+  if (channel == nullptr) return absl::InvalidArgumentError("no channel");
+  std::unique_ptr<Session> s(new Session(std::move(channel), options));
+  if (absl::Status st = s->channel_->Start(s.get()); !st.ok()) return st;
+  if (absl::Status st = s->Negotiate(); !st.ok()) {
+    s->Close(st);
+    return st;
+  }
+  return s;
+}
+
+absl::Status Session::Negotiate() {
+  uint32_t want = std::min(options_.msize, channel_->max_message_size());
+  if (want < tunables::kMinMsize) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("msize ", want, " is below the minimum ", tunables::kMinMsize));
+  }
+  absl::Time deadline = Deadline();
+  {
+    absl::MutexLock lock(&mu_);
+    if (closed_) return closed_status_;
+    version_call_.Arm(MsgType::kRversion);
+  }
+  EncodeMessage(kNoTag, Tversion{want, kVersion9P2000L}, &version_call_.request());
+  msize_.store(
+      want,
+      std::memory_order_relaxed);  // replies are checked against this until the server answers
+  absl::Status st = channel_->Send(version_call_.request());
+  if (st.ok() && !version_call_.WaitUntil(deadline)) {
+    // Nothing to flush before a version is agreed: the server is not
+    // answering, so the channel goes and Close() completes the call.
+    channel_->Close(absl::DeadlineExceededError("no answer to Tversion"));
+    version_call_.WaitUntil(absl::InfiniteFuture());
+  }
+  if (!st.ok()) {
+    if (!version_call_.Cancel()) version_call_.WaitUntil(absl::InfiniteFuture());
+    return st;
+  }
+  if (!version_call_.result().ok()) return version_call_.result();
+  if (absl::Status e = ReplyError(&version_call_, "Tversion"); !e.ok()) return e;
+  absl::StatusOr<Rversion> rv = DecodeMessage<Rversion>(version_call_.reply(), want);
+  if (!rv.ok()) return ProtocolError(rv.status().message());
+  if (rv->version != kVersion9P2000L) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "server speaks \"", rv->version, "\", not 9P2000.L (is it a 9P2000.L server?)"));
+  }
+  if (rv->msize > want) {
+    return ProtocolError(absl::StrCat("server raised msize from ", want, " to ", rv->msize));
+  }
+  if (rv->msize < tunables::kMinMsize) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("server msize ", rv->msize, " is below the minimum ", tunables::kMinMsize));
+  }
+  msize_.store(rv->msize, std::memory_order_relaxed);
+  channel_->SetReceiveLimit(rv->msize);
+  P9_LOG(kInfo, "%s: %s, msize %u", options_.name, channel_->Describe(), rv->msize);
+  return absl::OkStatus();
+}
+
+bool Session::alive() const {
+  absl::MutexLock lock(&mu_);
+  return !closed_;
+}
+
+void Session::Close(const absl::Status& why) { channel_->Close(why); }
+
+absl::Time Session::Deadline() const {
+  if (options_.timeout == absl::InfiniteDuration()) return absl::InfiniteFuture();
+  return absl::Now() + options_.timeout;
+}
+
+uint32_t Session::AllocFid() {
+  absl::MutexLock lock(&fid_mu_);
+  if (!free_fids_.empty()) {
+    uint32_t f = free_fids_.back();
+    free_fids_.pop_back();
+    return f;
+  }
+  return next_fid_++;
+}
+
+void Session::FreeFid(uint32_t fid) {
+  absl::MutexLock lock(&fid_mu_);
+  free_fids_.push_back(fid);
+}
+
+absl::StatusOr<Call*> Session::Acquire(MsgType expect, absl::Time deadline) {
+  absl::MutexLock lock(&mu_);
+  auto ready = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return closed_ || !free_tags_.empty(); };
+  if (!mu_.AwaitWithDeadline(absl::Condition(&ready), deadline)) {
+    stats_.timeouts.fetch_add(1, std::memory_order_relaxed);
+    return absl::DeadlineExceededError("timed out waiting for a free 9P tag");
+  }
+  // Arming under mu_, after checking closed_, is what lets OnClosed() find
+  // every armed call: it sets closed_ under the same mutex before it scans.
+  if (closed_) return closed_status_;
+  Call* call = &calls_[free_tags_.front()];
+  free_tags_.pop_front();
+  call->Arm(expect);
+  stats_.in_flight.fetch_add(1, std::memory_order_relaxed);
+  return call;
+}
+
+void Session::Release(Call* call) {
+  absl::MutexLock lock(&mu_);
+  call->Disarm();
+  free_tags_.push_back(call->tag());
+  stats_.in_flight.fetch_sub(1, std::memory_order_relaxed);
+}
+
+absl::Status Session::Transact(Call* call, absl::Time deadline) {
+  stats_.requests.fetch_add(1, std::memory_order_relaxed);
+  stats_.bytes_sent.fetch_add(call->request().size(), std::memory_order_relaxed);
+  if (options_.debug) Trace(">>>", call->request());
+  if (absl::Status st = channel_->Send(call->request()); !st.ok()) {
+    // Nothing was (fully) sent, so no reply will come; but the channel may
+    // have died concurrently and OnClosed may have claimed the call.
+    if (!call->Cancel()) call->WaitUntil(absl::InfiniteFuture());
+    return st;
+  }
+  if (!call->WaitUntil(deadline)) {
+    stats_.timeouts.fetch_add(1, std::memory_order_relaxed);
+    P9_LOG(kWarning, "%s: tag %u timed out after %s, flushing", options_.name, call->tag(),
+           absl::FormatDuration(options_.timeout));
+    FlushAndWait(call);
+    if (!call->IsDone()) return absl::DeadlineExceededError("9P request timed out");
+  }
+  return call->result();
+}
+
+void Session::FlushAndWait(Call* call) {
+  stats_.flushes.fetch_add(1, std::memory_order_relaxed);
+  absl::Time deadline = absl::Now() + options_.flush_timeout;
+  absl::StatusOr<Call*> flush = Acquire(MsgType::kRflush, deadline);
+  bool flushed = false;
+  if (flush.ok()) {
+    EncodeMessage((*flush)->tag(), Tflush{call->tag()}, &(*flush)->request());
+    if (options_.debug) Trace(">>>", (*flush)->request());
+    if (channel_->Send((*flush)->request()).ok()) {
+      flushed = (*flush)->WaitUntil(deadline) && (*flush)->result().ok();
+    }
+    if (!(*flush)->IsDone() && !(*flush)->Cancel()) (*flush)->WaitUntil(absl::InfiniteFuture());
+    Release(*flush);
+  }
+  if (!flushed) {
+    // The server answers neither the request nor its flush: it is gone or
+    // broken. Closing the channel completes every call on it, this one
+    // included, so no thread waits forever.
+    P9_LOG(kError, "%s: no Rflush for tag %u; closing %s", options_.name, call->tag(),
+           channel_->Describe());
+    channel_->Close(absl::UnavailableError("9P server stopped answering (flush timed out)"));
+    call->WaitUntil(absl::InfiniteFuture());
+    return;
+  }
+  // Rflush arrived. A reply that came before it was already delivered (the
+  // delivery thread is serial), so the call is either done or never will be.
+  if (!call->IsDone() && !call->Cancel()) call->WaitUntil(absl::InfiniteFuture());
+}
+
+absl::Status Session::ReplyError(const Call* call, const char* request_name) const {
+  const std::vector<uint8_t>& r = call->reply();
+  if (r.size() >= kHeaderSize && r[4] == static_cast<uint8_t>(MsgType::kRlerror)) {
+    absl::StatusOr<Rlerror> e = DecodeMessage<Rlerror>(r, static_cast<uint32_t>(r.size()));
+    if (!e.ok()) return ProtocolError(e.status().message());
+    int err = static_cast<int>(e->ecode);
+    if (err <= 0 || err > 4095) return ProtocolError(absl::StrCat("Rlerror with errno ", e->ecode));
+    return ErrnoError(err, absl::StrCat(request_name, ": ", strerror(err)));
+  }
+  return absl::OkStatus();
+}
+
+Call* Session::FindCall(uint16_t tag) {
+  if (tag == kNoTag) return &version_call_;
+  uint16_t n = options_.max_tags == 0 ? 1 : options_.max_tags;
+  if (n == kNoTag) --n;
+  return tag < n ? &calls_[tag] : nullptr;
+}
+
+void Session::OnMessage(absl::Span<const uint8_t> msg) {
+  stats_.bytes_received.fetch_add(msg.size(), std::memory_order_relaxed);
+  if (options_.debug) Trace("<<<", msg);
+  absl::StatusOr<Header> h = ParseHeader(msg, msize());
+  if (!h.ok()) {
+    // The transport guarantees size == length, so this is a size over msize.
+    stats_.protocol_errors.fetch_add(1, std::memory_order_relaxed);
+    P9_LOG(kWarning, "%s: %s", options_.name, h.status().message());
+    if (msg.size() >= kHeaderSize) OnBadMessage(msg[5] | (msg[6] << 8), h.status());
+    return;
+  }
+  Call* call = FindCall(h->tag);
+  if (call == nullptr || !call->Claim()) {
+    stats_.protocol_errors.fetch_add(1, std::memory_order_relaxed);
+    P9_LOG(kWarning, "%s: %s for tag %u that is not waiting (unknown or duplicate); dropped",
+           options_.name, MsgTypeName(h->type), h->tag);
+    return;
+  }
+  if (h->type != static_cast<uint8_t>(call->expected()) &&
+      h->type != static_cast<uint8_t>(MsgType::kRlerror)) {
+    stats_.protocol_errors.fetch_add(1, std::memory_order_relaxed);
+    std::string what =
+        absl::StrCat("reply ", MsgTypeName(h->type), " to tag ", h->tag, " which expects ",
+                     MsgTypeName(static_cast<uint8_t>(call->expected())));
+    P9_LOG(kWarning, "%s: %s", options_.name, what);
+    call->Fail(ProtocolError(what));
+    return;
+  }
+  call->Complete(msg);
+}
+
+void Session::OnBadMessage(uint16_t tag, const absl::Status& why) {
+  stats_.protocol_errors.fetch_add(1, std::memory_order_relaxed);
+  P9_LOG(kWarning, "%s: bad message for tag %u: %s", options_.name, tag, why.message());
+  Call* call = FindCall(tag);
+  if (call != nullptr && call->Claim()) call->Fail(ProtocolError(why.message()));
+}
+
+void Session::OnClosed(const absl::Status& why) {
+  absl::Status reason = why.ok() ? absl::UnavailableError("9P connection closed") : why;
+  {
+    absl::MutexLock lock(&mu_);
+    closed_ = true;
+    closed_status_ = reason;
+  }
+  // Every call armed before closed_ was set is visible here (mu_ orders
+  // them); none can be armed after. Fail each one still waiting.
+  uint16_t n = options_.max_tags == 0 ? 1 : options_.max_tags;
+  if (n == kNoTag) --n;
+  for (uint16_t t = 0; t < n; ++t) {
+    if (calls_[t].Claim()) calls_[t].Fail(reason);
+  }
+  if (version_call_.Claim()) version_call_.Fail(reason);
+  P9_LOG(kInfo, "%s: %s closed: %s", options_.name, channel_->Describe(), reason.message());
+}
+
+void Session::Trace(const char* dir, absl::Span<const uint8_t> msg) const {
+  if (msg.size() < kHeaderSize) return;
+  Decoder d(msg);
+  uint32_t size = d.U32();
+  uint8_t type = d.U8();
+  uint16_t tag = d.U16();
+  P9_LOG(kError, "%s %s %s tag %u size %u", options_.name, dir, MsgTypeName(type), tag, size);
+}
+
+// --- Operations.
+
+absl::StatusOr<Qid> Session::Auth(uint32_t afid, const std::string& uname, const std::string& aname,
+                                  uint32_t n_uname) {
+  absl::StatusOr<Rauth> r = Rpc<Rauth>(Tauth{afid, uname, aname, n_uname});
+  if (!r.ok()) return r.status();
+  return r->aqid;
+}
+
+absl::StatusOr<Qid> Session::Attach(uint32_t fid, uint32_t afid, const std::string& uname,
+                                    const std::string& aname, uint32_t n_uname) {
+  absl::StatusOr<Rattach> r = Rpc<Rattach>(Tattach{fid, afid, uname, aname, n_uname});
+  if (!r.ok()) return r.status();
+  return r->qid;
+}
+
+absl::StatusOr<std::vector<Qid>> Session::Walk(uint32_t fid, uint32_t newfid,
+                                               const std::vector<std::string>& names) {
+  if (names.size() > kMaxWalkElements) {
+    return absl::InvalidArgumentError(absl::StrCat("walk of ", names.size(), " names (max 16)"));
+  }
+  absl::StatusOr<Rwalk> r = Rpc<Rwalk>(Twalk{fid, newfid, WalkNames{names}});
+  if (!r.ok()) return r.status();
+  if (r->wqids.qids.size() > names.size()) {
+    stats_.protocol_errors.fetch_add(1, std::memory_order_relaxed);
+    return ProtocolError("Rwalk returned more qids than names");
+  }
+  if (r->wqids.qids.size() < names.size()) {
+    // 9P: a partial walk does not create newfid.
+    return ErrnoError(ENOENT, absl::StrCat("Twalk: ", names[r->wqids.qids.size()]));
+  }
+  return std::move(r->wqids.qids);
+}
+
+absl::StatusOr<Rgetattr> Session::Getattr(uint32_t fid, uint64_t mask) {
+  return Rpc<Rgetattr>(Tgetattr{fid, mask});
+}
+
+absl::Status Session::Setattr(const Tsetattr& request) { return Rpc<Rsetattr>(request).status(); }
+
+absl::StatusOr<OpenResult> Session::Lopen(uint32_t fid, uint32_t flags) {
+  absl::StatusOr<Rlopen> r = Rpc<Rlopen>(Tlopen{fid, flags});
+  if (!r.ok()) return r.status();
+  return OpenResult{r->qid, r->iounit};
+}
+
+absl::StatusOr<OpenResult> Session::Lcreate(uint32_t fid, const std::string& name, uint32_t flags,
+                                            uint32_t mode, uint32_t gid) {
+  absl::StatusOr<Rlcreate> r = Rpc<Rlcreate>(Tlcreate{fid, name, flags, mode, gid});
+  if (!r.ok()) return r.status();
+  return OpenResult{r->qid, r->iounit};
+}
+
+absl::StatusOr<size_t> Session::Read(uint32_t fid, uint64_t offset, absl::Span<uint8_t> out) {
+  uint32_t count = static_cast<uint32_t>(std::min<size_t>(out.size(), max_read()));
+  absl::Time deadline = Deadline();
+  absl::StatusOr<Call*> call = Acquire(MsgType::kRread, deadline);
+  if (!call.ok()) return call.status();
+  EncodeMessage((*call)->tag(), Tread{fid, offset, count}, &(*call)->request());
+  absl::Status st = Transact(*call, deadline);
+  if (st.ok()) st = ReplyError(*call, "Tread");
+  size_t n = 0;
+  if (st.ok()) {
+    // Decode in place and copy the payload once, straight to the caller.
+    const std::vector<uint8_t>& r = (*call)->reply();
+    absl::StatusOr<Header> h = ParseHeader(r, msize());
+    Decoder d(absl::MakeConstSpan(r).subspan(kHeaderSize));
+    uint32_t got = d.U32();
+    const uint8_t* data = d.Take(got);
+    if (!h.ok() || data == nullptr || d.remaining() != 0) {
+      st = ProtocolError("Rread is malformed");
+    } else if (got > count) {
+      st =
+          ProtocolError(absl::StrCat("Rread returned ", got, " bytes for a ", count, "-byte read"));
+    } else {
+      std::memcpy(out.data(), data, got);
+      n = got;
+    }
+    if (!st.ok()) stats_.protocol_errors.fetch_add(1, std::memory_order_relaxed);
+  }
+  Release(*call);
+  if (!st.ok()) {
+    stats_.errors.fetch_add(1, std::memory_order_relaxed);
+    return st;
+  }
+  return n;
+}
+
+absl::StatusOr<uint32_t> Session::Write(uint32_t fid, uint64_t offset,
+                                        absl::Span<const uint8_t> data) {
+  uint32_t count = static_cast<uint32_t>(std::min<size_t>(data.size(), max_write()));
+  absl::Time deadline = Deadline();
+  absl::StatusOr<Call*> call = Acquire(MsgType::kRwrite, deadline);
+  if (!call.ok()) return call.status();
+  // Encoded by hand so the payload is copied once, into the request buffer.
+  std::vector<uint8_t>& req = (*call)->request();
+  req.clear();
+  Encoder e(&req);
+  e.U32(kWriteHeaderSize + count);
+  e.U8(static_cast<uint8_t>(MsgType::kTwrite));
+  e.U16((*call)->tag());
+  e.U32(fid);
+  e.U64(offset);
+  e.U32(count);
+  e.Raw(data.data(), count);
+  absl::Status st = Transact(*call, deadline);
+  if (st.ok()) st = ReplyError(*call, "Twrite");
+  uint32_t n = 0;
+  if (st.ok()) {
+    absl::StatusOr<Rwrite> r = DecodeMessage<Rwrite>((*call)->reply(), msize());
+    if (!r.ok()) {
+      st = ProtocolError(r.status().message());
+    } else if (r->count > count) {
+      st = ProtocolError(absl::StrCat("Rwrite claims ", r->count, " of ", count, " bytes"));
+    } else {
+      n = r->count;
+    }
+    if (!st.ok()) stats_.protocol_errors.fetch_add(1, std::memory_order_relaxed);
+  }
+  Release(*call);
+  if (!st.ok()) {
+    stats_.errors.fetch_add(1, std::memory_order_relaxed);
+    return st;
+  }
+  return n;
+}
+
+absl::Status Session::Clunk(uint32_t fid) {
+  absl::Status st = Rpc<Rclunk>(Tclunk{fid}).status();
+  FreeFid(fid);
+  return st;
+}
+
+absl::Status Session::Remove(uint32_t fid) {
+  absl::Status st = Rpc<Rremove>(Tremove{fid}).status();
+  FreeFid(fid);
+  return st;
+}
+
+absl::StatusOr<Rstatfs> Session::Statfs(uint32_t fid) { return Rpc<Rstatfs>(Tstatfs{fid}); }
+
+absl::StatusOr<Qid> Session::Symlink(uint32_t dfid, const std::string& name,
+                                     const std::string& target, uint32_t gid) {
+  absl::StatusOr<Rsymlink> r = Rpc<Rsymlink>(Tsymlink{dfid, name, target, gid});
+  if (!r.ok()) return r.status();
+  return r->qid;
+}
+
+absl::StatusOr<Qid> Session::Mknod(uint32_t dfid, const std::string& name, uint32_t mode,
+                                   uint32_t major, uint32_t minor, uint32_t gid) {
+  absl::StatusOr<Rmknod> r = Rpc<Rmknod>(Tmknod{dfid, name, mode, major, minor, gid});
+  if (!r.ok()) return r.status();
+  return r->qid;
+}
+
+absl::StatusOr<Qid> Session::Mkdir(uint32_t dfid, const std::string& name, uint32_t mode,
+                                   uint32_t gid) {
+  absl::StatusOr<Rmkdir> r = Rpc<Rmkdir>(Tmkdir{dfid, name, mode, gid});
+  if (!r.ok()) return r.status();
+  return r->qid;
+}
+
+absl::Status Session::Rename(uint32_t fid, uint32_t dfid, const std::string& name) {
+  return Rpc<Rrename>(Trename{fid, dfid, name}).status();
+}
+
+absl::Status Session::Renameat(uint32_t olddirfid, const std::string& oldname, uint32_t newdirfid,
+                               const std::string& newname) {
+  return Rpc<Rrenameat>(Trenameat{olddirfid, oldname, newdirfid, newname}).status();
+}
+
+absl::Status Session::Unlinkat(uint32_t dirfid, const std::string& name, uint32_t flags) {
+  return Rpc<Runlinkat>(Tunlinkat{dirfid, name, flags}).status();
+}
+
+absl::Status Session::Link(uint32_t dfid, uint32_t fid, const std::string& name) {
+  return Rpc<Rlink>(Tlink{dfid, fid, name}).status();
+}
+
+absl::StatusOr<std::string> Session::Readlink(uint32_t fid) {
+  absl::StatusOr<Rreadlink> r = Rpc<Rreadlink>(Treadlink{fid});
+  if (!r.ok()) return r.status();
+  return std::move(r->target);
+}
+
+absl::StatusOr<std::vector<Dirent>> Session::Readdir(uint32_t fid, uint64_t offset,
+                                                     uint32_t count) {
+  count = std::min(count, max_read());
+  absl::StatusOr<Rreaddir> r = Rpc<Rreaddir>(Treaddir{fid, offset, count});
+  if (!r.ok()) return r.status();
+  return std::move(r->entries.entries);
+}
+
+absl::Status Session::Fsync(uint32_t fid, bool datasync) {
+  return Rpc<Rfsync>(Tfsync{fid, datasync ? 1u : 0u}).status();
+}
+
+absl::StatusOr<uint8_t> Session::Lock(const Tlock& request) {
+  absl::StatusOr<Rlock> r = Rpc<Rlock>(request);
+  if (!r.ok()) return r.status();
+  return r->status;
+}
+
+absl::StatusOr<Rgetlock> Session::Getlock(const Tgetlock& request) {
+  return Rpc<Rgetlock>(request);
+}
+
+absl::StatusOr<uint64_t> Session::Xattrwalk(uint32_t fid, uint32_t newfid,
+                                            const std::string& name) {
+  absl::StatusOr<Rxattrwalk> r = Rpc<Rxattrwalk>(Txattrwalk{fid, newfid, name});
+  if (!r.ok()) return r.status();
+  return r->size;
+}
+
+absl::Status Session::Xattrcreate(uint32_t fid, const std::string& name, uint64_t size,
+                                  uint32_t flags) {
+  return Rpc<Rxattrcreate>(Txattrcreate{fid, name, size, flags}).status();
+}
+
+absl::StatusOr<std::string> Session::GetXattr(uint32_t fid, const std::string& name) {
+  uint32_t xfid = AllocFid();
+  absl::StatusOr<uint64_t> size = Xattrwalk(fid, xfid, name);
+  if (!size.ok()) {
+    FreeFid(xfid);
+    return size.status();
+  }
+  // An xattr value is bounded by XATTR_SIZE_MAX (64 KiB); a larger size is
+  // not something a sane server sends, and we will not allocate for it.
+  constexpr uint64_t kXattrSizeMax = 65536;
+  absl::Status st;
+  std::string value;
+  if (*size > kXattrSizeMax) {
+    st = ErrnoError(E2BIG, "Txattrwalk: value too large");
+  } else {
+    value.resize(*size);
+    size_t got = 0;
+    while (got < value.size()) {
+      absl::StatusOr<size_t> n =
+          Read(xfid, got,
+               absl::MakeSpan(reinterpret_cast<uint8_t*>(value.data()) + got, value.size() - got));
+      if (!n.ok()) {
+        st = n.status();
+        break;
+      }
+      if (*n == 0) break;
+      got += *n;
+    }
+    value.resize(got);
+  }
+  absl::Status cst = Clunk(xfid);
+  if (!st.ok()) return st;
+  if (!cst.ok()) return cst;
+  return value;
+}
+
+absl::Status Session::SetXattr(uint32_t fid, const std::string& name,
+                               absl::Span<const uint8_t> value, uint32_t flags) {
+  uint32_t xfid = AllocFid();
+  if (absl::StatusOr<std::vector<Qid>> w = Walk(fid, xfid, {}); !w.ok()) {
+    FreeFid(xfid);
+    return w.status();
+  }
+  absl::Status st = Xattrcreate(xfid, name, value.size(), flags);
+  size_t sent = 0;
+  while (st.ok() && sent < value.size()) {
+    absl::StatusOr<uint32_t> n = Write(xfid, sent, value.subspan(sent));
+    if (!n.ok()) {
+      st = n.status();
+    } else if (*n == 0) {
+      st = ErrnoError(EIO, "Twrite of xattr made no progress");
+    } else {
+      sent += *n;
+    }
+  }
+  // The server applies the attribute when the fid is clunked.
+  absl::Status cst = Clunk(xfid);
+  return st.ok() ? cst : st;
+}
+
+}  // namespace p9

@@ -1,0 +1,240 @@
+// A 9P2000.L session on one Channel: version negotiation, tags, fids, and a
+// blocking, thread-safe call for every operation.
+#ifndef P9_CLIENT_SESSION_H_
+#define P9_CLIENT_SESSION_H_
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "absl/types/span.h"
+#include "client/call.h"
+#include "client/channel.h"
+#include "client/codec.h"
+#include "client/errors.h"
+#include "client/messages.h"
+#include "client/tunables.h"
+
+namespace p9 {
+
+// How a session behaves; every field has a sensible default.
+struct SessionOptions {
+  // msize asked for in Tversion; the server (and the channel) may lower it.
+  uint32_t msize = tunables::kDefaultMsize;
+  // Requests in flight at once; callers block for a tag beyond this.
+  uint16_t max_tags = tunables::kDefaultMaxTags;
+  // Per-RPC deadline; absl::InfiniteDuration() waits forever.
+  absl::Duration timeout = absl::Seconds(tunables::kDefaultTimeoutSeconds);
+  // How long a flush of a timed-out call may take before the channel is
+  // declared dead.
+  absl::Duration flush_timeout = absl::Seconds(tunables::kFlushTimeoutSeconds);
+  // Trace every message to the log.
+  bool debug = false;
+  // Name used in log lines ("q0").
+  std::string name = "9p";
+};
+
+// Counters of one session. Written with relaxed atomics by the threads that
+// do the work; read at any time, each value individually consistent.
+struct SessionStats {
+  std::atomic<uint64_t> requests{0};
+  std::atomic<uint64_t> bytes_sent{0};
+  std::atomic<uint64_t> bytes_received{0};
+  std::atomic<uint64_t> errors{0};           // calls that returned non-OK
+  std::atomic<uint64_t> protocol_errors{0};  // malformed/unexpected replies
+  std::atomic<uint64_t> timeouts{0};
+  std::atomic<uint64_t> flushes{0};
+  std::atomic<int64_t> in_flight{0};
+};
+
+// Attributes and identity returned by several create-like calls.
+struct OpenResult {
+  Qid qid;
+  uint32_t iounit = 0;
+};
+
+// A 9P2000.L client session. Construct with Connect(); all methods are
+// thread-safe and may be called from many threads at once. Every call either
+// returns the server's answer, an errno-carrying Status (Rlerror), or fails
+// with a Status when the deadline passes or the channel dies; none blocks
+// forever unless the timeout is infinite.
+class Session : private ChannelReceiver {
+ public:
+  // Starts `channel`, negotiates the version and msize, and returns the
+  // session. Fails with a clear message if the server does not speak
+  // 9P2000.L or does not answer within the timeout.
+  static absl::StatusOr<std::unique_ptr<Session>> Connect(std::unique_ptr<Channel> channel,
+                                                          const SessionOptions& options);
+  // Closes the channel; calls still in flight fail.
+  ~Session() override;
+
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  // Negotiated msize.
+  uint32_t msize() const { return msize_.load(std::memory_order_relaxed); }
+  // Largest payload of one Tread/Rread and one Twrite.
+  uint32_t max_read() const { return msize() - kIoHeaderSize; }
+  uint32_t max_write() const { return msize() - kWriteHeaderSize; }
+  const SessionOptions& options() const { return options_; }
+  const SessionStats& stats() const { return stats_; }
+  // False once the channel is dead; every call then fails at once.
+  bool alive() const;
+  // Closes the channel; in-flight and later calls fail with `why`.
+  void Close(const absl::Status& why);
+  // Peer description from the channel.
+  std::string Describe() const { return channel_->Describe(); }
+
+  // Fids are numbers chosen by the client; these hand out unused ones.
+  uint32_t AllocFid();
+  // Returns a fid the server no longer knows (after Clunk/Remove, or after a
+  // failed walk/attach that never created it).
+  void FreeFid(uint32_t fid);
+
+  // Sends any T-message and waits for its R-message (R = T's reply type).
+  // Rlerror becomes an errno-carrying Status.
+  template <typename R, typename T>
+  absl::StatusOr<R> Rpc(const T& request);
+
+  // --- Operations. fid arguments must have been established on this session.
+  absl::StatusOr<Qid> Auth(uint32_t afid, const std::string& uname, const std::string& aname,
+                           uint32_t n_uname);
+  absl::StatusOr<Qid> Attach(uint32_t fid, uint32_t afid, const std::string& uname,
+                             const std::string& aname, uint32_t n_uname);
+  // Walks `names` (at most 16) from fid to newfid. Succeeds only if every
+  // name was walked (then newfid exists); a partial walk is ENOENT. An empty
+  // `names` clones fid.
+  absl::StatusOr<std::vector<Qid>> Walk(uint32_t fid, uint32_t newfid,
+                                        const std::vector<std::string>& names);
+  absl::StatusOr<Rgetattr> Getattr(uint32_t fid, uint64_t mask = kGetattrBasic);
+  absl::Status Setattr(const Tsetattr& request);
+  absl::StatusOr<OpenResult> Lopen(uint32_t fid, uint32_t flags);
+  // On success `fid` now refers to the new, open file.
+  absl::StatusOr<OpenResult> Lcreate(uint32_t fid, const std::string& name, uint32_t flags,
+                                     uint32_t mode, uint32_t gid);
+  // Reads up to out.size() bytes (capped at max_read()) straight into `out`.
+  absl::StatusOr<size_t> Read(uint32_t fid, uint64_t offset, absl::Span<uint8_t> out);
+  // Writes up to max_write() bytes of `data`; returns how many the server took.
+  absl::StatusOr<uint32_t> Write(uint32_t fid, uint64_t offset, absl::Span<const uint8_t> data);
+  // Clunks and frees fid. The fid is gone even if the server reports an
+  // error (9P semantics), so it is always returned to the pool.
+  absl::Status Clunk(uint32_t fid);
+  // Removes the file and frees fid (likewise always).
+  absl::Status Remove(uint32_t fid);
+  absl::StatusOr<Rstatfs> Statfs(uint32_t fid);
+  absl::StatusOr<Qid> Symlink(uint32_t dfid, const std::string& name, const std::string& target,
+                              uint32_t gid);
+  absl::StatusOr<Qid> Mknod(uint32_t dfid, const std::string& name, uint32_t mode, uint32_t major,
+                            uint32_t minor, uint32_t gid);
+  absl::StatusOr<Qid> Mkdir(uint32_t dfid, const std::string& name, uint32_t mode, uint32_t gid);
+  absl::Status Rename(uint32_t fid, uint32_t dfid, const std::string& name);
+  absl::Status Renameat(uint32_t olddirfid, const std::string& oldname, uint32_t newdirfid,
+                        const std::string& newname);
+  absl::Status Unlinkat(uint32_t dirfid, const std::string& name, uint32_t flags);
+  absl::Status Link(uint32_t dfid, uint32_t fid, const std::string& name);
+  absl::StatusOr<std::string> Readlink(uint32_t fid);
+  // One Treaddir; an empty result means end of directory.
+  absl::StatusOr<std::vector<Dirent>> Readdir(uint32_t fid, uint64_t offset, uint32_t count);
+  absl::Status Fsync(uint32_t fid, bool datasync);
+  // Returns Rlock.status (kLockSuccess, kLockBlocked, …).
+  absl::StatusOr<uint8_t> Lock(const Tlock& request);
+  absl::StatusOr<Rgetlock> Getlock(const Tgetlock& request);
+  // Txattrwalk: newfid becomes a handle to read `name` ("" lists names).
+  absl::StatusOr<uint64_t> Xattrwalk(uint32_t fid, uint32_t newfid, const std::string& name);
+  absl::Status Xattrcreate(uint32_t fid, const std::string& name, uint64_t size, uint32_t flags);
+
+  // Convenience sequences built from the calls above.
+  // The value of xattr `name`, or with name "" the NUL-separated list.
+  absl::StatusOr<std::string> GetXattr(uint32_t fid, const std::string& name);
+  // Sets xattr `name` (flags: kXattrCreate/kXattrReplace) via a cloned fid.
+  absl::Status SetXattr(uint32_t fid, const std::string& name, absl::Span<const uint8_t> value,
+                        uint32_t flags);
+
+ private:
+  Session(std::unique_ptr<Channel> channel, const SessionOptions& options);
+
+  // ChannelReceiver, called on the channel's delivery thread.
+  void OnMessage(absl::Span<const uint8_t> msg) override;
+  void OnBadMessage(uint16_t tag, const absl::Status& why) override;
+  void OnClosed(const absl::Status& why) override;
+
+  absl::Status Negotiate();
+  // Takes a free tag (blocking until one is free or the deadline passes) and
+  // arms its call to accept a reply of type `expect`.
+  absl::StatusOr<Call*> Acquire(MsgType expect, absl::Time deadline);
+  // Returns a call's tag to the free list.
+  void Release(Call* call);
+  // Sends the call's request and waits for its reply; on deadline flushes it.
+  // On OK, call->reply() holds an R-message of the expected type (or
+  // Rlerror) whose header is valid.
+  absl::Status Transact(Call* call, absl::Time deadline);
+  // Sends Tflush(oldtag) and waits for Rflush; closes the channel if that
+  // fails, so the flushed call is completed one way or the other.
+  void FlushAndWait(Call* call);
+  // Turns a received reply into an OK or the Rlerror errno.
+  absl::Status ReplyError(const Call* call, const char* request_name) const;
+  Call* FindCall(uint16_t tag);
+  void Trace(const char* dir, absl::Span<const uint8_t> msg) const;
+  absl::Time Deadline() const;
+
+  const SessionOptions options_;
+  const std::unique_ptr<Channel> channel_;
+  // Set by Negotiate() before any other call can start; read by the delivery
+  // thread to bound replies. Relaxed: it is a limit, not a publication.
+  std::atomic<uint32_t> msize_{0};
+  SessionStats stats_;
+
+  // Call slots, indexed by tag; the Tversion call (tag NOTAG) is separate.
+  // The array never moves, so a completion may wake a call's futex even
+  // after the waiter has returned (the slot is still valid memory).
+  std::unique_ptr<Call[]> calls_;
+  Call version_call_;
+
+  mutable absl::Mutex mu_;
+  // Free tags, oldest-freed first, so a late duplicate reply is unlikely to
+  // hit a reused tag.
+  std::deque<uint16_t> free_tags_ ABSL_GUARDED_BY(mu_);
+  // Set once when the channel dies; no call is armed after that.
+  bool closed_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Status closed_status_ ABSL_GUARDED_BY(mu_);
+
+  absl::Mutex fid_mu_;
+  std::vector<uint32_t> free_fids_ ABSL_GUARDED_BY(fid_mu_);
+  uint32_t next_fid_ ABSL_GUARDED_BY(fid_mu_) = 0;
+};
+
+// Implementation of the template.
+template <typename R, typename T>
+absl::StatusOr<R> Session::Rpc(const T& request) {
+  static_assert(static_cast<uint8_t>(R::kType) == static_cast<uint8_t>(T::kType) + 1,
+                "R must be the reply type of T");
+  absl::Time deadline = Deadline();
+  absl::StatusOr<Call*> call = Acquire(R::kType, deadline);
+  if (!call.ok()) return call.status();
+  EncodeMessage((*call)->tag(), request, &(*call)->request());
+  absl::Status st = Transact(*call, deadline);
+  if (st.ok()) st = ReplyError(*call, T::kName);
+  absl::StatusOr<R> out = st;
+  if (st.ok()) {
+    out = DecodeMessage<R>((*call)->reply(), msize());
+    if (!out.ok()) {
+      stats_.protocol_errors.fetch_add(1, std::memory_order_relaxed);
+      out = ProtocolError(out.status().message());
+    }
+  }
+  Release(*call);
+  if (!out.ok()) stats_.errors.fetch_add(1, std::memory_order_relaxed);
+  return out;
+}
+
+}  // namespace p9
+
+#endif  // P9_CLIENT_SESSION_H_
