@@ -7,8 +7,8 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
 #include "client/errors.h"
+#include "client/mutex.h"
 #include "client/protocol.h"
 
 namespace p9 {
@@ -19,7 +19,7 @@ class Endpoint;
 // What the two ends share: who is still there, so a send never touches an
 // endpoint that has been destroyed.
 struct Link {
-  absl::Mutex mu;
+  Mutex mu;
   Endpoint* ends[2] ABSL_GUARDED_BY(mu) = {nullptr, nullptr};
 };
 
@@ -29,18 +29,18 @@ class Endpoint : public Channel {
  public:
   Endpoint(std::shared_ptr<Link> link, int side, uint32_t max_message)
       : link_(std::move(link)), side_(side), max_message_(max_message), limit_(max_message) {
-    absl::MutexLock lock(&link_->mu);
+    MutexLock lock(&link_->mu);
     link_->ends[side_] = this;
   }
 
   ~Endpoint() override {
     Close(absl::UnavailableError("loopback endpoint destroyed"));
-    absl::MutexLock lock(&link_->mu);
+    MutexLock lock(&link_->mu);
     link_->ends[side_] = nullptr;
   }
 
   absl::Status Start(ChannelReceiver* receiver) override {
-    absl::MutexLock lock(&join_mu_);
+    MutexLock lock(&join_mu_);
     if (receiver_ != nullptr) return absl::FailedPreconditionError("already started");
     receiver_ = receiver;
     thread_ = std::thread([this] { Deliver(); });
@@ -48,7 +48,7 @@ class Endpoint : public Channel {
   }
 
   absl::Status Send(absl::Span<const uint8_t> msg) override {
-    absl::MutexLock lock(&link_->mu);
+    MutexLock lock(&link_->mu);
     Endpoint* peer = link_->ends[1 - side_];
     if (peer == nullptr || !peer->Enqueue(msg)) {
       return absl::UnavailableError("loopback peer is closed");
@@ -63,13 +63,13 @@ class Endpoint : public Channel {
 
   void Close(const absl::Status& why) override {
     {
-      absl::MutexLock lock(&link_->mu);
+      MutexLock lock(&link_->mu);
       for (Endpoint* e : link_->ends) {
         if (e != nullptr) e->MarkClosed(why);
       }
     }
     if (tls_delivering == this) return;
-    absl::MutexLock lock(&join_mu_);
+    MutexLock lock(&join_mu_);
     if (thread_.joinable()) thread_.join();
   }
 
@@ -78,14 +78,14 @@ class Endpoint : public Channel {
  private:
   // Queues a message for this end; false once closed.
   bool Enqueue(absl::Span<const uint8_t> msg) {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (closed_) return false;
     inbox_.emplace_back(msg.begin(), msg.end());
     return true;
   }
 
   void MarkClosed(const absl::Status& why) {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (closed_) return;
     closed_ = true;
     why_ = why;
@@ -96,11 +96,9 @@ class Endpoint : public Channel {
     for (;;) {
       std::vector<uint8_t> msg;
       {
-        absl::MutexLock lock(&mu_);
-        mu_.Await(absl::Condition(
-            +[](Endpoint* e)
-                 ABSL_EXCLUSIVE_LOCKS_REQUIRED(e->mu_) { return e->closed_ || !e->inbox_.empty(); },
-            this));
+        MutexLock lock(&mu_);
+        mu_.Await([this]()
+                      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return closed_ || !inbox_.empty(); });
         if (inbox_.empty()) break;
         msg = std::move(inbox_.front());
         inbox_.pop_front();
@@ -109,7 +107,7 @@ class Endpoint : public Channel {
     }
     absl::Status why;
     {
-      absl::MutexLock lock(&mu_);
+      MutexLock lock(&mu_);
       why = why_;
     }
     receiver_->OnClosed(why);
@@ -137,12 +135,12 @@ class Endpoint : public Channel {
   const uint32_t max_message_;
   std::atomic<uint32_t> limit_;  // relaxed: a limit, set once after Tversion
 
-  absl::Mutex mu_;
+  Mutex mu_;
   std::deque<std::vector<uint8_t>> inbox_ ABSL_GUARDED_BY(mu_);
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status why_ ABSL_GUARDED_BY(mu_);
 
-  absl::Mutex join_mu_;
+  Mutex join_mu_;
   // Set in Start() before the delivery thread exists; read only by it.
   ChannelReceiver* receiver_ = nullptr;
   std::thread thread_ ABSL_GUARDED_BY(join_mu_);

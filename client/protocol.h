@@ -84,10 +84,13 @@ inline constexpr uint32_t kNoUid = 0xFFFFFFFF;
 inline constexpr uint16_t kMaxWalkElements = 16;
 // Bytes of a qid on the wire: type[1] version[4] path[8].
 inline constexpr uint32_t kQidSize = 13;
-// Rread/Rreaddir header: size[4] type[1] tag[2] count[4].
-inline constexpr uint32_t kIoHeaderSize = 11;
 // Twrite header: size[4] type[1] tag[2] fid[4] offset[8] count[4].
 inline constexpr uint32_t kWriteHeaderSize = 23;
+// What a read/write/readdir count may be at most, msize minus this: the
+// kernel's P9_IOHDRSZ. Servers (diod) enforce count <= msize - 24 and answer
+// EIO above it, so this, not the exact header size, is the interoperable
+// limit.
+inline constexpr uint32_t kIoHeaderSize = 24;
 
 inline constexpr char kVersion9P2000L[] = "9P2000.L";
 

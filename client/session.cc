@@ -15,7 +15,7 @@ Session::Session(std::unique_ptr<Channel> channel, const SessionOptions& options
   uint16_t n = options_.max_tags == 0 ? 1 : options_.max_tags;
   if (n == kNoTag) --n;  // NOTAG is never a tag
   calls_ = std::make_unique<Call[]>(n);
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   for (uint16_t t = 0; t < n; ++t) {
     calls_[t].set_tag(t);
     free_tags_.push_back(t);
@@ -45,7 +45,7 @@ absl::Status Session::Negotiate() {
   }
   absl::Time deadline = Deadline();
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     if (closed_) return closed_status_;
     version_call_.Arm(MsgType::kRversion);
   }
@@ -86,7 +86,7 @@ absl::Status Session::Negotiate() {
 }
 
 bool Session::alive() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return !closed_;
 }
 
@@ -98,7 +98,7 @@ absl::Time Session::Deadline() const {
 }
 
 uint32_t Session::AllocFid() {
-  absl::MutexLock lock(&fid_mu_);
+  MutexLock lock(&fid_mu_);
   if (!free_fids_.empty()) {
     uint32_t f = free_fids_.back();
     free_fids_.pop_back();
@@ -108,14 +108,14 @@ uint32_t Session::AllocFid() {
 }
 
 void Session::FreeFid(uint32_t fid) {
-  absl::MutexLock lock(&fid_mu_);
+  MutexLock lock(&fid_mu_);
   free_fids_.push_back(fid);
 }
 
 absl::StatusOr<Call*> Session::Acquire(MsgType expect, absl::Time deadline) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   auto ready = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return closed_ || !free_tags_.empty(); };
-  if (!mu_.AwaitWithDeadline(absl::Condition(&ready), deadline)) {
+  if (!mu_.AwaitWithDeadline(ready, deadline)) {
     stats_.timeouts.fetch_add(1, std::memory_order_relaxed);
     return absl::DeadlineExceededError("timed out waiting for a free 9P tag");
   }
@@ -130,7 +130,7 @@ absl::StatusOr<Call*> Session::Acquire(MsgType expect, absl::Time deadline) {
 }
 
 void Session::Release(Call* call) {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   call->Disarm();
   free_tags_.push_back(call->tag());
   stats_.in_flight.fetch_sub(1, std::memory_order_relaxed);
@@ -245,7 +245,7 @@ void Session::OnBadMessage(uint16_t tag, const absl::Status& why) {
 void Session::OnClosed(const absl::Status& why) {
   absl::Status reason = why.ok() ? absl::UnavailableError("9P connection closed") : why;
   {
-    absl::MutexLock lock(&mu_);
+    MutexLock lock(&mu_);
     closed_ = true;
     closed_status_ = reason;
   }

@@ -13,7 +13,6 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
 #include "client/call.h"
@@ -21,6 +20,7 @@
 #include "client/codec.h"
 #include "client/errors.h"
 #include "client/messages.h"
+#include "client/mutex.h"
 #include "client/tunables.h"
 
 namespace p9 {
@@ -83,7 +83,7 @@ class Session : private ChannelReceiver {
   uint32_t msize() const { return msize_.load(std::memory_order_relaxed); }
   // Largest payload of one Tread/Rread and one Twrite.
   uint32_t max_read() const { return msize() - kIoHeaderSize; }
-  uint32_t max_write() const { return msize() - kWriteHeaderSize; }
+  uint32_t max_write() const { return msize() - kIoHeaderSize; }
   const SessionOptions& options() const { return options_; }
   const SessionStats& stats() const { return stats_; }
   // False once the channel is dead; every call then fails at once.
@@ -198,7 +198,7 @@ class Session : private ChannelReceiver {
   std::unique_ptr<Call[]> calls_;
   Call version_call_;
 
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   // Free tags, oldest-freed first, so a late duplicate reply is unlikely to
   // hit a reused tag.
   std::deque<uint16_t> free_tags_ ABSL_GUARDED_BY(mu_);
@@ -206,7 +206,7 @@ class Session : private ChannelReceiver {
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status closed_status_ ABSL_GUARDED_BY(mu_);
 
-  absl::Mutex fid_mu_;
+  Mutex fid_mu_;
   std::vector<uint32_t> free_fids_ ABSL_GUARDED_BY(fid_mu_);
   uint32_t next_fid_ ABSL_GUARDED_BY(fid_mu_) = 0;
 };
@@ -222,8 +222,10 @@ absl::StatusOr<R> Session::Rpc(const T& request) {
   EncodeMessage((*call)->tag(), request, &(*call)->request());
   absl::Status st = Transact(*call, deadline);
   if (st.ok()) st = ReplyError(*call, T::kName);
-  absl::StatusOr<R> out = st;
-  if (st.ok()) {
+  absl::StatusOr<R> out = absl::UnknownError("unset");
+  if (!st.ok()) {
+    out = st;
+  } else {
     out = DecodeMessage<R>((*call)->reply(), msize());
     if (!out.ok()) {
       stats_.protocol_errors.fetch_add(1, std::memory_order_relaxed);

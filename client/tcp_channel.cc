@@ -133,7 +133,7 @@ TcpChannel::~TcpChannel() {
 absl::Status TcpChannel::Start(ChannelReceiver* receiver) {
   if (receiver_ != nullptr) return absl::FailedPreconditionError("channel already started");
   receiver_ = receiver;
-  absl::MutexLock lock(&join_mu_);
+  MutexLock lock(&join_mu_);
   receiver_thread_ = std::thread([this] { ReceiveLoop(); });
   return absl::OkStatus();
 }
@@ -145,7 +145,7 @@ void TcpChannel::SetReceiveLimit(uint32_t bytes) {
 absl::Status TcpChannel::Send(absl::Span<const uint8_t> msg) {
   absl::Status failure;
   {
-    absl::MutexLock lock(&send_mu_);
+    MutexLock lock(&send_mu_);
     if (closing_.load(std::memory_order_acquire)) {
       return absl::UnavailableError(absl::StrCat("connection to ", peer_, " is closed"));
     }
@@ -230,7 +230,7 @@ void TcpChannel::ReceiveLoop() {
     receiver_->OnMessage(buf);
   }
   {
-    absl::MutexLock lock(&close_mu_);
+    MutexLock lock(&close_mu_);
     if (closed_) {
       why = close_reason_;
     } else {
@@ -246,7 +246,7 @@ void TcpChannel::ReceiveLoop() {
 
 void TcpChannel::Close(const absl::Status& why) {
   {
-    absl::MutexLock lock(&close_mu_);
+    MutexLock lock(&close_mu_);
     if (!closed_) {
       closed_ = true;
       close_reason_ = why;
@@ -256,7 +256,7 @@ void TcpChannel::Close(const absl::Status& why) {
   // Wakes the receive thread out of recv(); it then delivers OnClosed.
   shutdown(fd_, SHUT_RDWR);
   if (tls_receiving == this) return;
-  absl::MutexLock lock(&join_mu_);
+  MutexLock lock(&join_mu_);
   if (receiver_thread_.joinable()) receiver_thread_.join();
 }
 

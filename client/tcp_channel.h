@@ -13,9 +13,9 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "client/channel.h"
+#include "client/mutex.h"
 
 namespace p9 {
 
@@ -51,14 +51,14 @@ class TcpChannel : public Channel {
   // Set in Start() before the receive thread exists; read only by it.
   ChannelReceiver* receiver_ = nullptr;
   // Started in Start(), joined by the first Close() from another thread.
-  absl::Mutex join_mu_;
+  Mutex join_mu_;
   std::thread receiver_thread_ ABSL_GUARDED_BY(join_mu_);
 
   // Serialises senders so frames never interleave on the stream.
-  absl::Mutex send_mu_;
+  Mutex send_mu_;
   // Set by Close; once true nothing more is sent.
   std::atomic<bool> closing_{false};
-  absl::Mutex close_mu_;
+  Mutex close_mu_;
   absl::Status close_reason_ ABSL_GUARDED_BY(close_mu_);
   bool closed_ ABSL_GUARDED_BY(close_mu_) = false;
 };
