@@ -1,0 +1,46 @@
+// Opening a mount's connections: one transport + session + attach per queue.
+// This is where the RDMA channel plugs in once it exists.
+#ifndef P9_FUSE_CONNECT_H_
+#define P9_FUSE_CONNECT_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "client/messages.h"
+#include "client/session.h"
+#include "fuse/options.h"
+
+namespace p9::fuse {
+
+// Who the mount attaches as.
+struct Identity {
+  std::string uname;
+  // n_uname of Tattach (kNoUid: the server resolves `uname`).
+  uint32_t n_uname = 0;
+  // The uid the server acts as, if known locally (kNoUid otherwise).
+  uint32_t uid = 0;
+};
+Identity ResolveIdentity(const MountOptions& opts);
+
+struct Connection {
+  std::vector<std::unique_ptr<Session>> sessions;
+  std::vector<uint32_t> root_fids;
+  Qid root_qid;
+  // The transport actually used (trans=rdma falls back to tcp for now).
+  Transport transport = Transport::kTcp;
+  uint16_t port = 0;
+};
+
+// Connects every queue and attaches `opts.export_path`. Fails with a
+// one-line, user-facing message; nothing is left open on failure.
+absl::StatusOr<Connection> ConnectAndAttach(const MountOptions& opts, const Identity& who);
+
+// True while trans=rdma has to be served over TCP.
+bool RdmaFallsBackToTcp();
+
+}  // namespace p9::fuse
+
+#endif  // P9_FUSE_CONNECT_H_

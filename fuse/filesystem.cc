@@ -1,0 +1,413 @@
+#include "fuse/filesystem.h"
+
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <utility>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_format.h"
+#include "client/log.h"
+
+namespace p9::fuse {
+namespace {
+
+// Timeouts of the cache modes, in seconds. cache=loose follows the kernel
+// 9p client's loose mode (1 s); readonly trees are assumed to change rarely.
+constexpr double kLooseTimeout = 1.0;
+constexpr double kReadonlyTimeout = 300.0;
+// A parent chain longer than this is a cycle (or absurd); stop following it.
+constexpr int kMaxDepth = 4096;
+
+constexpr char kSillyPrefix[] = ".9prdma-unlinked-";
+
+}  // namespace
+
+CachePolicy PolicyFor(CacheMode mode) {
+  CachePolicy p;
+  switch (mode) {
+    case CacheMode::kNone:
+      break;
+    case CacheMode::kLoose:
+      p.entry_timeout = p.attr_timeout = p.negative_timeout = kLooseTimeout;
+      p.direct_io = false;
+      p.keep_cache = true;
+      p.readdirplus = true;
+      break;
+    case CacheMode::kReadonly:
+      p.entry_timeout = p.attr_timeout = p.negative_timeout = kReadonlyTimeout;
+      p.direct_io = false;
+      p.keep_cache = true;
+      p.cache_dir = true;
+      p.cache_symlinks = true;
+      p.readdirplus = true;
+      break;
+  }
+  return p;
+}
+
+bool IsStale(const absl::Status& s) {
+  int e = ToErrno(s);
+  return e == ENOENT || e == ESTALE;
+}
+
+Fid::~Fid() {
+  if (gone_.load(std::memory_order_relaxed)) return;
+  if (!session_->alive()) return;  // the server forgot every fid with the connection
+  if (absl::Status st = session_->Clunk(fid_); !st.ok()) {
+    P9_LOG(kDebug, "Tclunk fid %u: %s", fid_, st.ToString());
+  }
+}
+
+Filesystem::Filesystem(std::vector<std::unique_ptr<Session>> sessions,
+                       const std::vector<uint32_t>& root_fids, const Qid& root_qid,
+                       const FsConfig& config)
+    : sessions_(std::move(sessions)), config_(config), policy_(PolicyFor(config.cache)) {
+  auto root = std::make_shared<Inode>(kRootIno, root_qid.path, S_IFDIR, channels());
+  {
+    absl::MutexLock lock(&root->mu);
+    for (int c = 0; c < channels(); ++c) {
+      root->fids[static_cast<size_t>(c)] =
+          std::make_shared<Fid>(session(c), c, root_fids[static_cast<size_t>(c)]);
+    }
+  }
+  table_ = std::make_unique<InodeTable>(root_qid.path, std::move(root));
+}
+
+Filesystem::~Filesystem() { Shutdown(); }
+
+void Filesystem::Shutdown() {
+  if (shut_down_.exchange(true)) return;
+  // Dropping the inodes clunks their fids (children first is not needed:
+  // 9P fids are independent once walked).
+  std::vector<InodeRef> all = table_->Clear();
+  size_t n = all.size();
+  all.clear();
+  InodeRef root = table_->root();
+  {
+    absl::MutexLock lock(&root->mu);
+    for (FidRef& f : root->fids) f.reset();
+  }
+  P9_LOG(kInfo, "unmount: released %zu inodes and the root on %d channel(s)", n, channels());
+  for (auto& s : sessions_) s->Close(absl::CancelledError("unmounted"));
+}
+
+int Filesystem::PickChannel() const {
+  if (channels() == 1) return 0;
+  thread_local int mine = -1;
+  if (mine < 0) mine = next_thread_channel_.fetch_add(1, std::memory_order_relaxed);
+  return mine % channels();
+}
+
+uint32_t Filesystem::max_read() const {
+  uint32_t m = UINT32_MAX;
+  for (const auto& s : sessions_) m = std::min(m, s->max_read());
+  return m;
+}
+
+uint32_t Filesystem::max_write() const {
+  uint32_t m = UINT32_MAX;
+  for (const auto& s : sessions_) m = std::min(m, s->max_write());
+  return m;
+}
+
+absl::StatusOr<FidRef> Filesystem::FidOn(const InodeRef& inode, int c) {
+  InodeRef parent;
+  std::string name;
+  {
+    absl::MutexLock lock(&inode->mu);
+    const FidRef& f = inode->fids[static_cast<size_t>(c)];
+    if (f != nullptr) return f;
+    parent = inode->parent;
+    name = inode->name;
+  }
+  if (parent == nullptr) return ErrnoError(ESTALE, "no path left to walk to this file");
+  absl::StatusOr<FidRef> pf = FidOn(parent, c);
+  if (!pf.ok()) return pf.status();
+  absl::StatusOr<std::pair<FidRef, Qid>> w = WalkName(*pf, name);
+  if (!w.ok()) return w.status();
+  if (w->second.path != inode->qid_path) {
+    return ErrnoError(ESTALE, absl::StrFormat("\"%s\" now names another file", name));
+  }
+  absl::MutexLock lock(&inode->mu);
+  FidRef& slot = inode->fids[static_cast<size_t>(c)];
+  if (slot == nullptr) slot = std::move(w->first);
+  return slot;
+}
+
+absl::StatusOr<FidRef> Filesystem::AnyFid(const InodeRef& inode, int preferred) {
+  absl::StatusOr<FidRef> f = FidOn(inode, preferred);
+  if (f.ok()) return f;
+  absl::MutexLock lock(&inode->mu);
+  for (const FidRef& g : inode->fids) {
+    if (g != nullptr) return g;
+  }
+  return f.status();
+}
+
+void Filesystem::DropFid(const InodeRef& inode, const FidRef& stale) {
+  if (inode->ino == kRootIno || stale == nullptr) return;
+  FidRef old;
+  absl::MutexLock lock(&inode->mu);
+  FidRef& slot = inode->fids[static_cast<size_t>(stale->channel())];
+  if (slot == stale) old = std::move(slot);
+  // `old` is clunked after the lock is released (declared before it).
+}
+
+void Filesystem::DropAllFids(const InodeRef& inode) {
+  if (inode->ino == kRootIno) return;
+  std::vector<FidRef> old;
+  absl::MutexLock lock(&inode->mu);
+  for (FidRef& f : inode->fids) {
+    if (f != nullptr) old.push_back(std::move(f));
+  }
+}
+
+void Filesystem::InvalidateBelow(const InodeRef& dir) {
+  std::vector<InodeRef> all = table_->Snapshot();
+  int dropped = 0;
+  for (const InodeRef& inode : all) {
+    if (inode == dir || inode->ino == kRootIno) continue;
+    InodeRef p;
+    {
+      absl::MutexLock lock(&inode->mu);
+      p = inode->parent;
+    }
+    for (int depth = 0; p != nullptr && depth < kMaxDepth; ++depth) {
+      if (p == dir) {
+        DropAllFids(inode);
+        ++dropped;
+        break;
+      }
+      absl::MutexLock lock(&p->mu);
+      InodeRef up = p->parent;
+      p = std::move(up);
+    }
+  }
+  if (dropped > 0)
+    P9_LOG(kDebug, "rename of a directory: %d fids below it re-walk lazily", dropped);
+}
+
+absl::StatusOr<std::pair<FidRef, Qid>> Filesystem::WalkName(const FidRef& dir,
+                                                            const std::string& name) {
+  Session* s = dir->session();
+  uint32_t nf = s->AllocFid();
+  absl::StatusOr<std::vector<Qid>> q = s->Walk(dir->num(), nf, {name});
+  if (!q.ok()) {
+    s->FreeFid(nf);
+    return q.status();
+  }
+  auto f = std::make_shared<Fid>(s, dir->channel(), nf);
+  if (q->size() != 1) return ErrnoError(EIO, "Rwalk returned no qid");
+  return std::make_pair(std::move(f), q->front());
+}
+
+absl::StatusOr<FidRef> Filesystem::Clone(const FidRef& f) {
+  Session* s = f->session();
+  uint32_t nf = s->AllocFid();
+  absl::StatusOr<std::vector<Qid>> q = s->Walk(f->num(), nf, {});
+  if (!q.ok()) {
+    s->FreeFid(nf);
+    return q.status();
+  }
+  return std::make_shared<Fid>(s, f->channel(), nf);
+}
+
+absl::Status Filesystem::Remove(const FidRef& f) {
+  f->MarkGone();
+  return f->session()->Remove(f->num());
+}
+
+absl::StatusOr<Rgetattr> Filesystem::GetattrChecked(const FidRef& f, uint64_t qid_path,
+                                                    uint64_t mask) {
+  absl::StatusOr<Rgetattr> a = f->session()->Getattr(f->num(), mask);
+  if (a.ok() && a->qid.path != qid_path) {
+    return ErrnoError(ESTALE, "the fid's path now names another file");
+  }
+  return a;
+}
+
+absl::StatusOr<Rgetattr> Filesystem::GetattrInode(const InodeRef& inode, int c,
+                                                  const FidRef& open_fid) {
+  absl::StatusOr<Rgetattr> r =
+      WithFid(inode, c, [&](const FidRef& f) { return GetattrChecked(f, inode->qid_path); });
+  if (r.ok() || !IsStale(r.status())) return r;
+  std::vector<FidRef> candidates;
+  if (open_fid != nullptr) candidates.push_back(open_fid);
+  {
+    absl::MutexLock lock(&inode->mu);
+    for (const FidRef& f : inode->open_fids) {
+      if (f != open_fid) candidates.push_back(f);
+    }
+  }
+  for (const FidRef& f : candidates) {
+    absl::StatusOr<Rgetattr> a = GetattrChecked(f, inode->qid_path);
+    if (a.ok()) return a;
+  }
+  return r;
+}
+
+absl::Status Filesystem::MakeEntry(const InodeRef& parent, const std::string& name, const FidRef& f,
+                                   fuse_entry_param* e, InodeRef* out) {
+  absl::StatusOr<Rgetattr> a = f->session()->Getattr(f->num(), kGetattrBasic);
+  if (!a.ok()) return a.status();
+  InodeRef inode = EnterInode(parent, name, f, *a, e);
+  if (out != nullptr) *out = std::move(inode);
+  return absl::OkStatus();
+}
+
+InodeRef Filesystem::EnterInode(const InodeRef& parent, const std::string& name, const FidRef& f,
+                                const Rgetattr& attr, fuse_entry_param* e) {
+  const uint64_t qp = attr.qid.path;
+  const int n = channels();
+  InodeRef inode = table_->Acquire(
+      qp, [&](uint64_t ino) { return std::make_shared<Inode>(ino, qp, attr.mode, n); });
+  inode->file_type.store(attr.mode & S_IFMT, std::memory_order_relaxed);
+  if (inode->ino != kRootIno) {
+    // A directory must not become its own ancestor (a server-side move the
+    // kernel has not seen yet could suggest it); keep the old place then.
+    bool cycle = false;
+    if (inode->is_dir()) {
+      InodeRef p = parent;
+      for (int depth = 0; p != nullptr && depth < kMaxDepth; ++depth) {
+        if (p == inode) {
+          cycle = true;
+          break;
+        }
+        absl::MutexLock lock(&p->mu);
+        InodeRef up = p->parent;
+        p = std::move(up);
+      }
+    }
+    FidRef old;
+    absl::MutexLock lock(&inode->mu);
+    if (!cycle) {
+      inode->parent = parent;
+      inode->name = name;
+    }
+    // The freshest walk wins: on a path-based server an older fid may name
+    // an old path of this file.
+    FidRef& slot = inode->fids[static_cast<size_t>(f->channel())];
+    old = std::move(slot);
+    slot = f;
+  }
+  *e = fuse_entry_param{};
+  e->ino = inode->ino;
+  e->generation = 0;
+  FillStat(attr, &e->attr);
+  e->attr_timeout = policy_.attr_timeout;
+  e->entry_timeout = policy_.entry_timeout;
+  return inode;
+}
+
+void Filesystem::FillNegativeEntry(fuse_entry_param* e) const {
+  *e = fuse_entry_param{};
+  e->ino = 0;
+  e->entry_timeout = policy_.negative_timeout;
+}
+
+void Filesystem::FillStat(const Rgetattr& a, struct stat* st) const {
+  *st = {};
+  st->st_ino = InoOf(a.qid);
+  st->st_mode = a.mode;
+  st->st_nlink = a.nlink;
+  st->st_uid = a.uid;
+  st->st_gid = a.gid;
+  st->st_rdev = a.rdev;
+  st->st_size = static_cast<off_t>(a.size);
+  st->st_blksize = static_cast<blksize_t>(a.blksize);
+  st->st_blocks = static_cast<blkcnt_t>(a.blocks);
+  st->st_atim.tv_sec = static_cast<time_t>(a.atime_sec);
+  st->st_atim.tv_nsec = static_cast<long>(a.atime_nsec);
+  st->st_mtim.tv_sec = static_cast<time_t>(a.mtime_sec);
+  st->st_mtim.tv_nsec = static_cast<long>(a.mtime_nsec);
+  st->st_ctim.tv_sec = static_cast<time_t>(a.ctime_sec);
+  st->st_ctim.tv_nsec = static_cast<long>(a.ctime_nsec);
+}
+
+bool Filesystem::Allowed(fuse_req_t req) const {
+  if (config_.access != AccessMode::kUid) return true;
+  const fuse_ctx* ctx = fuse_req_ctx(req);
+  return ctx->uid == config_.access_uid;
+}
+
+uint32_t Filesystem::CallerGid(fuse_req_t req) const { return fuse_req_ctx(req)->gid; }
+
+void Filesystem::FixOwner(fuse_req_t req, const FidRef& parent_fid, const FidRef& f,
+                          Rgetattr* attr) {
+  if (config_.access == AccessMode::kUid || config_.attach_uid != 0) return;
+  const fuse_ctx* ctx = fuse_req_ctx(req);
+  if (ctx->uid == attr->uid && ctx->gid == attr->gid) return;
+  uint32_t gid = ctx->gid;
+  if (absl::StatusOr<Rgetattr> pa = parent_fid->session()->Getattr(parent_fid->num());
+      pa.ok() && (pa->mode & S_ISGID)) {
+    gid = pa->gid;
+  }
+  if (ctx->uid == attr->uid && gid == attr->gid) return;
+  Tsetattr set;
+  set.fid = f->num();
+  set.valid = kSetattrUid | kSetattrGid;
+  set.uid = ctx->uid;
+  set.gid = gid;
+  if (absl::Status st = f->session()->Setattr(set); !st.ok()) {
+    P9_LOG(kWarning, "cannot give a new file to uid %u gid %u: %s", ctx->uid, gid, st.ToString());
+    return;
+  }
+  // chown clears set-user/group-ID bits of non-directories; restore them.
+  if (!S_ISDIR(attr->mode) && !S_ISLNK(attr->mode) && (attr->mode & (S_ISUID | S_ISGID))) {
+    Tsetattr mode;
+    mode.fid = f->num();
+    mode.valid = kSetattrMode;
+    mode.mode = attr->mode & 07777;
+    (void)f->session()->Setattr(mode);
+  }
+  attr->uid = ctx->uid;
+  attr->gid = gid;
+}
+
+std::string Filesystem::SillyName(uint64_t ino) {
+  return absl::StrFormat("%s%x-%d", kSillyPrefix, ino,
+                         silly_counter_.fetch_add(1, std::memory_order_relaxed));
+}
+
+bool Filesystem::IsSillyName(const std::string& name) {
+  return absl::StartsWith(name, kSillyPrefix);
+}
+
+absl::Status Filesystem::RemoveName(const FidRef& dir, const std::string& name, bool is_dir) {
+  Session* s = dir->session();
+  if (!no_unlinkat.load(std::memory_order_relaxed)) {
+    absl::Status st = s->Unlinkat(dir->num(), name, is_dir ? kAtRemoveDir : 0);
+    int e = ToErrno(st);
+    if (e != EOPNOTSUPP && e != ENOSYS) return st;
+    no_unlinkat.store(true, std::memory_order_relaxed);
+    P9_LOG(kInfo, "server has no Tunlinkat; using Twalk + Tremove");
+  }
+  absl::StatusOr<std::pair<FidRef, Qid>> w = WalkName(dir, name);
+  if (!w.ok()) return w.status();
+  bool d = (w->second.type & kQtDir) != 0;
+  if (is_dir && !d) return ErrnoError(ENOTDIR, "rmdir of a non-directory");
+  if (!is_dir && d) return ErrnoError(EISDIR, "unlink of a directory");
+  return Remove(w->first);
+}
+
+void Filesystem::RemoveSilly(const InodeRef& inode) {
+  InodeRef parent;
+  std::string name;
+  {
+    absl::MutexLock lock(&inode->mu);
+    parent = inode->parent;
+    name = inode->name;
+    inode->silly = false;
+  }
+  if (parent == nullptr || !IsSillyName(name)) return;
+  absl::StatusOr<FidRef> pf = AnyFid(parent, PickChannel());
+  absl::Status st = pf.ok() ? RemoveName(*pf, name, false) : pf.status();
+  if (!st.ok() && ToErrno(st) != ENOENT) {
+    P9_LOG(kWarning, "cannot remove %s (unlinked while open): %s", name, st.ToString());
+  }
+  DropAllFids(inode);
+}
+
+}  // namespace p9::fuse

@@ -1,0 +1,187 @@
+// The state of one mount shared by all FUSE operations: the sessions (one per
+// queue), the inode table, fids per channel, and the cache policy.
+#ifndef P9_FUSE_FILESYSTEM_H_
+#define P9_FUSE_FILESYSTEM_H_
+
+#include <sys/stat.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "client/errors.h"
+#include "client/messages.h"
+#include "client/session.h"
+#include "fuse/fid.h"
+#include "fuse/fuse_api.h"
+#include "fuse/inode_table.h"
+#include "fuse/options.h"
+
+namespace p9::fuse {
+
+struct FsConfig {
+  CacheMode cache = CacheMode::kNone;
+  AccessMode access = AccessMode::kClient;
+  uint32_t access_uid = 0;
+  // n_uname the sessions attached with (kNoUid if only a name was sent).
+  uint32_t attach_uid = kNoUid;
+  bool read_only = false;
+};
+
+// FUSE timeouts and open flags for a cache mode (DESIGN.md, "Caching").
+struct CachePolicy {
+  double entry_timeout = 0;
+  double attr_timeout = 0;
+  // 0: no negative dentries (ENOENT is returned instead).
+  double negative_timeout = 0;
+  bool direct_io = true;
+  bool keep_cache = false;
+  bool cache_dir = false;
+  bool cache_symlinks = false;
+  bool readdirplus = false;
+};
+CachePolicy PolicyFor(CacheMode mode);
+
+// True for errors that mean "this fid no longer names the file" on a
+// path-based server: worth one re-walk.
+bool IsStale(const absl::Status& s);
+
+class Filesystem {
+ public:
+  // `sessions[i]` is attached with `root_fids[i]`, all to the same root.
+  Filesystem(std::vector<std::unique_ptr<Session>> sessions, const std::vector<uint32_t>& root_fids,
+             const Qid& root_qid, const FsConfig& config);
+  // Shutdown() if not done.
+  ~Filesystem();
+  Filesystem(const Filesystem&) = delete;
+  Filesystem& operator=(const Filesystem&) = delete;
+
+  // Clunks every fid and closes the sessions. Call after the FUSE loop has
+  // stopped (no operation may run concurrently).
+  void Shutdown();
+
+  int channels() const { return static_cast<int>(sessions_.size()); }
+  Session* session(int c) const { return sessions_[static_cast<size_t>(c)].get(); }
+  // The channel for a request made on this thread (threads are spread
+  // round-robin over the channels).
+  int PickChannel() const;
+  InodeTable& inodes() { return *table_; }
+  const FsConfig& config() const { return config_; }
+  const CachePolicy& policy() const { return policy_; }
+  // Largest payload of one read / write RPC over every channel.
+  uint32_t max_read() const;
+  uint32_t max_write() const;
+
+  // --- Fids of inodes.
+  // The inode's fid on channel c, walked from its parent's fid on c if it
+  // has none yet.
+  absl::StatusOr<FidRef> FidOn(const InodeRef& inode, int c);
+  // FidOn(preferred), else a fid the inode already has on another channel.
+  absl::StatusOr<FidRef> AnyFid(const InodeRef& inode, int preferred);
+  // Forgets `stale` if it is still the inode's fid on its channel.
+  void DropFid(const InodeRef& inode, const FidRef& stale);
+  // Forgets all fids of the inode (its path changed); the root keeps its own.
+  void DropAllFids(const InodeRef& inode);
+  // After a directory is renamed on a path-based server, fids below it name
+  // old paths: drop them all so they are walked again from the new place.
+  void InvalidateBelow(const InodeRef& dir);
+  // Runs fn(fid) on the inode's fid; if that fails as stale, walks a fresh
+  // fid and tries once more. fn returns absl::Status or absl::StatusOr<T>.
+  template <typename F>
+  auto WithFid(const InodeRef& inode, int c, F&& fn) -> decltype(fn(FidRef{}));
+
+  // --- Plain 9P helpers returning owned fids.
+  // Walks one name from `dir` to a new fid; also returns its qid.
+  absl::StatusOr<std::pair<FidRef, Qid>> WalkName(const FidRef& dir, const std::string& name);
+  // A new fid for the same file (Twalk with no names).
+  absl::StatusOr<FidRef> Clone(const FidRef& f);
+  // Tremove through `f` (which is gone afterwards, whatever the result).
+  absl::Status Remove(const FidRef& f);
+  // Getattr of `f`, failing with ESTALE if it is not qid_path.
+  absl::StatusOr<Rgetattr> GetattrChecked(const FidRef& f, uint64_t qid_path,
+                                          uint64_t mask = kGetattrBasic);
+  // Attributes of an inode: its own fid (re-walked once if stale), then the
+  // given open fid and the inode's other open fids.
+  absl::StatusOr<Rgetattr> GetattrInode(const InodeRef& inode, int c, const FidRef& open_fid);
+
+  // --- Entries.
+  // Registers the file `f` (just walked or created as `name` in `parent`)
+  // with the kernel's lookup count: fetches its attributes, finds or makes
+  // its inode, makes `f` the inode's fid on f's channel, fills *e. The
+  // caller must fuse_reply_entry/create and call UndoEntry if that fails.
+  absl::Status MakeEntry(const InodeRef& parent, const std::string& name, const FidRef& f,
+                         fuse_entry_param* e, InodeRef* out = nullptr);
+  // Same with attributes already fetched.
+  InodeRef EnterInode(const InodeRef& parent, const std::string& name, const FidRef& f,
+                      const Rgetattr& attr, fuse_entry_param* e);
+  void UndoEntry(uint64_t ino) { (void)inodes().Forget(ino, 1); }
+  // A negative entry (ENOENT) with the policy's negative timeout.
+  void FillNegativeEntry(fuse_entry_param* e) const;
+  void FillStat(const Rgetattr& a, struct stat* st) const;
+  uint64_t InoOf(const Qid& q) const { return table_->map().ToIno(q.path); }
+
+  // --- Who is asking.
+  // EACCES for requests access=UID does not allow.
+  bool Allowed(fuse_req_t req) const;
+  // After the server created a file for a caller other than the attach
+  // user (access=client with a root attach), give it the caller's uid and
+  // gid (the parent's gid if the parent is set-group-ID), as a local file
+  // system would. Updates *attr. Errors are logged, never fatal.
+  void FixOwner(fuse_req_t req, const FidRef& parent_fid, const FidRef& f, Rgetattr* attr);
+  // gid to send in create-like requests.
+  uint32_t CallerGid(fuse_req_t req) const;
+
+  // --- Files unlinked while open.
+  // Regular-file handles open on this mount.
+  std::atomic<int64_t> open_files{0};
+  std::string SillyName(uint64_t ino);
+  static bool IsSillyName(const std::string& name);
+  // Removes `name` from directory `dir` (Tunlinkat, or walk + Tremove on
+  // servers without it). `is_dir` selects rmdir semantics.
+  absl::Status RemoveName(const FidRef& dir, const std::string& name, bool is_dir);
+  // The last handle of a silly-renamed inode went: remove the hidden file.
+  void RemoveSilly(const InodeRef& inode);
+
+  // Server capabilities learnt on the way (relaxed: a cached answer).
+  std::atomic<bool> no_unlinkat{false};
+  std::atomic<bool> no_renameat{false};
+
+ private:
+  std::vector<std::unique_ptr<Session>> sessions_;
+  const FsConfig config_;
+  const CachePolicy policy_;
+  std::unique_ptr<InodeTable> table_;
+  std::atomic<uint64_t> silly_counter_{0};
+  mutable std::atomic<int> next_thread_channel_{0};
+  std::atomic<bool> shut_down_{false};
+};
+
+// --- Implementation of the template.
+namespace internal {
+inline const absl::Status& StatusOf(const absl::Status& s) { return s; }
+template <typename T>
+const absl::Status& StatusOf(const absl::StatusOr<T>& s) {
+  return s.status();
+}
+}  // namespace internal
+
+template <typename F>
+auto Filesystem::WithFid(const InodeRef& inode, int c, F&& fn) -> decltype(fn(FidRef{})) {
+  absl::StatusOr<FidRef> f = AnyFid(inode, c);
+  if (!f.ok()) return f.status();
+  auto r = fn(*f);
+  if (!IsStale(internal::StatusOf(r)) || inode->ino == kRootIno) return r;
+  DropFid(inode, *f);
+  absl::StatusOr<FidRef> again = FidOn(inode, (*f)->channel());
+  if (!again.ok()) return r;
+  return fn(*again);
+}
+
+}  // namespace p9::fuse
+
+#endif  // P9_FUSE_FILESYSTEM_H_

@@ -1,0 +1,124 @@
+// FUSE inode numbers ↔ server files (qid.path), the kernel's lookup counts,
+// and the fids each inode holds, one per channel.
+#ifndef P9_FUSE_INODE_TABLE_H_
+#define P9_FUSE_INODE_TABLE_H_
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
+#include "fuse/fid.h"
+
+namespace p9::fuse {
+
+// FUSE's inode number of the mount root.
+inline constexpr uint64_t kRootIno = 1;
+
+// qid.path → FUSE inode number, a bijection fixed for the life of the mount:
+// the number is qid.path itself, except that the root's qid.path becomes 1
+// and a file whose qid.path is 1 takes the root's old number (a swap), and
+// qid.path 0 (never a valid FUSE inode) becomes 2^64-1 (if the root's
+// qid.path is 0, qid.path 1 takes 2^64-1 instead). qid.path 2^64-1 itself
+// cannot be told apart from that spare; no server we know produces it.
+class InoMap {
+ public:
+  explicit InoMap(uint64_t root_qid_path) : root_(root_qid_path) {}
+  uint64_t ToIno(uint64_t qid_path) const;
+  uint64_t ToQidPath(uint64_t ino) const;
+
+ private:
+  static constexpr uint64_t kSpare = ~0ULL;
+  const uint64_t root_;
+};
+
+// One file the kernel knows. Owned by shared_ptr: the table holds it while
+// the kernel's lookup count is above zero; children (for re-walking by
+// name), open handles and in-flight operations hold it too.
+class Inode {
+ public:
+  Inode(uint64_t ino, uint64_t qid_path, uint32_t file_type, int channels);
+  Inode(const Inode&) = delete;
+  Inode& operator=(const Inode&) = delete;
+
+  const uint64_t ino;
+  const uint64_t qid_path;
+  // S_IFMT bits from the latest getattr (a server may reuse an inode number
+  // for a file of another type). Relaxed: a hint refreshed by each lookup.
+  std::atomic<uint32_t> file_type;
+  bool is_dir() const;
+
+  absl::Mutex mu;
+  // Where the kernel last saw this file: used to walk a fid for a channel
+  // that has none. Null for the root (and for nothing else).
+  std::shared_ptr<Inode> parent ABSL_GUARDED_BY(mu);
+  std::string name ABSL_GUARDED_BY(mu);
+  // One fid per channel, made on demand; null = none yet (or dropped after
+  // a rename made it stale on a path-based server).
+  std::vector<FidRef> fids ABSL_GUARDED_BY(mu);
+  // Opened fids of the regular-file handles open on this inode; getattr and
+  // setattr fall back to them when the path-walked fid no longer resolves.
+  std::vector<FidRef> open_fids ABSL_GUARDED_BY(mu);
+  // An unlink arrived while handles were open: the file was renamed to a
+  // hidden name instead (like NFS's silly rename) and goes on last release.
+  bool silly_pending ABSL_GUARDED_BY(mu) = false;
+  bool silly ABSL_GUARDED_BY(mu) = false;
+};
+
+using InodeRef = std::shared_ptr<Inode>;
+
+class InodeTable {
+ public:
+  // `root` must have ino kRootIno; it is never forgotten.
+  InodeTable(uint64_t root_qid_path, InodeRef root);
+
+  const InoMap& map() const { return map_; }
+  InodeRef root() const { return root_; }
+
+  // The inode the kernel knows as `ino`, or null.
+  InodeRef Get(uint64_t ino) const;
+  // The inode of qid_path if the kernel knows it, or null.
+  InodeRef FindByQidPath(uint64_t qid_path) const;
+  // Returns the inode of `qid_path`, creating it with `make` if the kernel
+  // does not know it, and adds one to its lookup count.
+  template <typename Make>
+  InodeRef Acquire(uint64_t qid_path, Make make);
+  // Undoes `n` lookups. Returns the inode if its count reached zero (it is
+  // then out of the table); the caller drops it outside any lock.
+  InodeRef Forget(uint64_t ino, uint64_t n);
+  // Every inode in the table.
+  std::vector<InodeRef> Snapshot() const;
+  // Empties the table (unmount); returns the inodes so the caller controls
+  // when their fids are clunked.
+  std::vector<InodeRef> Clear();
+  size_t size() const;
+
+ private:
+  struct Entry {
+    InodeRef inode;
+    uint64_t nlookup = 0;
+  };
+  const InoMap map_;
+  const InodeRef root_;
+  mutable absl::Mutex mu_;
+  absl::flat_hash_map<uint64_t, Entry> by_ino_ ABSL_GUARDED_BY(mu_);
+};
+
+template <typename Make>
+InodeRef InodeTable::Acquire(uint64_t qid_path, Make make) {
+  uint64_t ino = map_.ToIno(qid_path);
+  if (ino == kRootIno) return root_;
+  absl::MutexLock lock(&mu_);
+  Entry& e = by_ino_[ino];
+  if (e.inode == nullptr) e.inode = make(ino);
+  ++e.nlookup;
+  return e.inode;
+}
+
+}  // namespace p9::fuse
+
+#endif  // P9_FUSE_INODE_TABLE_H_

@@ -1,0 +1,157 @@
+// Directory handles: opendir, readdir(plus), releasedir, fsyncdir.
+#include <dirent.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "fuse/handles.h"
+#include "fuse/ops.h"
+
+namespace p9::fuse::ops {
+namespace {
+
+bool IsDotOrDotDot(const std::string& n) { return n == "." || n == ".."; }
+
+// Fills the kernel's buffer from Treaddir replies, starting at `off`.
+void DoReaddir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi,
+               bool plus) {
+  Filesystem* fs = Fs(req);
+  DirHandle* h = DirOf(fi);
+  (void)ino;
+  std::vector<char> buf(size);
+  size_t used = 0;
+  uint64_t cur = static_cast<uint64_t>(off);
+  absl::MutexLock lock(&h->mu);
+  // The dir's own fid (not the opened one: 9P walks only from unopened
+  // fids), for readdirplus lookups.
+  absl::StatusOr<FidRef> dir_fid;
+  if (plus) dir_fid = fs->AnyFid(h->inode, h->fid->channel());
+  for (;;) {
+    std::vector<Dirent> entries;
+    if (h->pending_valid && h->pending_from == cur) {
+      entries = std::move(h->pending);
+    } else {
+      uint32_t count = static_cast<uint32_t>(std::min<size_t>(size, fs->max_read()));
+      absl::StatusOr<std::vector<Dirent>> r = h->fid->session()->Readdir(h->fid->num(), cur, count);
+      if (!r.ok()) {
+        if (used > 0) break;
+        return ReplyStatus(req, r.status());
+      }
+      entries = std::move(*r);
+    }
+    h->pending.clear();
+    h->pending_valid = false;
+    if (entries.empty()) break;  // end of directory
+    size_t i = 0;
+    bool full = false;
+    for (; i < entries.size(); ++i) {
+      const Dirent& d = entries[i];
+      size_t left = size - used;
+      if (!plus) {
+        struct stat st = {};
+        st.st_ino = fs->InoOf(d.qid);
+        st.st_mode = static_cast<mode_t>(DTTOIF(d.type));
+        size_t need = fuse_add_direntry(req, nullptr, 0, d.name.c_str(), nullptr, 0);
+        if (need > left) {
+          full = true;
+          break;
+        }
+        fuse_add_direntry(req, buf.data() + used, left, d.name.c_str(), &st,
+                          static_cast<off_t>(d.offset));
+        used += need;
+      } else {
+        size_t need = fuse_add_direntry_plus(req, nullptr, 0, d.name.c_str(), nullptr, 0);
+        if (need > left) {
+          full = true;
+          break;
+        }
+        fuse_entry_param e = {};
+        bool looked_up = false;
+        if (!IsDotOrDotDot(d.name) && dir_fid.ok()) {
+          absl::StatusOr<std::pair<FidRef, Qid>> w = fs->WalkName(*dir_fid, d.name);
+          if (w.ok() && fs->MakeEntry(h->inode, d.name, w->first, &e).ok()) looked_up = true;
+        }
+        if (!looked_up) {
+          // No lookup count taken: the kernel only lists the name.
+          e = fuse_entry_param{};
+          e.ino = 0;
+          e.attr.st_ino = fs->InoOf(d.qid);
+          e.attr.st_mode = static_cast<mode_t>(DTTOIF(d.type));
+        }
+        fuse_add_direntry_plus(req, buf.data() + used, left, d.name.c_str(), &e,
+                               static_cast<off_t>(d.offset));
+        used += need;
+      }
+      cur = d.offset;
+    }
+    if (full) {
+      h->pending.assign(entries.begin() + static_cast<ptrdiff_t>(i), entries.end());
+      h->pending_from = cur;
+      h->pending_valid = true;
+      break;
+    }
+  }
+  // If this reply is lost (interrupted), readdirplus lookup counts taken
+  // above are not known to the kernel; they leak harmlessly until unmount.
+  fuse_reply_buf(req, buf.data(), used);
+}
+
+}  // namespace
+
+void Opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  Run(req, "opendir", [&] {
+    Filesystem* fs = Fs(req);
+    if (!fs->Allowed(req)) return Err(req, EACCES);
+    InodeRef inode = fs->inodes().Get(ino);
+    if (inode == nullptr) return Err(req, ESTALE);
+    const uint32_t flags = OpenFlagsToDotl(O_RDONLY | O_DIRECTORY, false);
+    absl::StatusOr<FidRef> of =
+        fs->WithFid(inode, fs->PickChannel(), [&](const FidRef& f) -> absl::StatusOr<FidRef> {
+          absl::StatusOr<FidRef> c = fs->Clone(f);
+          if (!c.ok()) return c.status();
+          absl::StatusOr<OpenResult> r = f->session()->Lopen((*c)->num(), flags);
+          if (!r.ok()) return r.status();
+          return c;
+        });
+    if (!of.ok()) return ReplyStatus(req, of.status());
+    auto* h = new DirHandle;
+    h->inode = inode;
+    h->fid = std::move(*of);
+    fi->fh = reinterpret_cast<uintptr_t>(h);
+    if (fs->policy().cache_dir) {
+      fi->cache_readdir = 1;
+      fi->keep_cache = 1;
+    }
+    if (fuse_reply_open(req, fi) != 0) delete h;
+  });
+}
+
+void Readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
+  Run(req, "readdir", [&] { DoReaddir(req, ino, size, off, fi, false); });
+}
+
+void Readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
+  Run(req, "readdirplus", [&] { DoReaddir(req, ino, size, off, fi, true); });
+}
+
+void Releasedir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  (void)ino;
+  Run(req, "releasedir", [&] {
+    delete DirOf(fi);
+    fuse_reply_err(req, 0);
+  });
+}
+
+void Fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi) {
+  (void)ino;
+  Run(req, "fsyncdir", [&] {
+    DirHandle* h = DirOf(fi);
+    ReplyStatus(req, h->fid->session()->Fsync(h->fid->num(), datasync != 0));
+  });
+}
+
+}  // namespace p9::fuse::ops

@@ -1,0 +1,472 @@
+// Name-space operations: lookup/forget, attributes, and creating, linking,
+// renaming and removing names.
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "fuse/handles.h"
+#include "fuse/ops.h"
+
+namespace p9::fuse::ops {
+namespace {
+
+// The inode of `ino`, or replies ESTALE and returns null.
+InodeRef InodeOr(fuse_req_t req, uint64_t ino) {
+  InodeRef i = Fs(req)->inodes().Get(ino);
+  if (i == nullptr) fuse_reply_err(req, ESTALE);
+  return i;
+}
+
+bool Denied(fuse_req_t req) {
+  if (Fs(req)->Allowed(req)) return false;
+  fuse_reply_err(req, EACCES);
+  return true;
+}
+
+// Replies with a new entry for `name` in `dir` after a create-like call made
+// it through `pf`: walks to it, fixes its owner, registers it.
+void ReplyNewEntry(fuse_req_t req, Filesystem* fs, const InodeRef& dir, const FidRef& pf,
+                   const std::string& name) {
+  absl::StatusOr<std::pair<FidRef, Qid>> w = fs->WalkName(pf, name);
+  if (!w.ok()) return ReplyStatus(req, w.status());
+  absl::StatusOr<Rgetattr> a = pf->session()->Getattr(w->first->num());
+  if (!a.ok()) return ReplyStatus(req, a.status());
+  fs->FixOwner(req, pf, w->first, &*a);
+  fuse_entry_param e;
+  InodeRef inode = fs->EnterInode(dir, name, w->first, *a, &e);
+  if (fuse_reply_entry(req, &e) != 0) fs->UndoEntry(inode->ino);
+}
+
+// Fids of two inodes on one channel (rename, link): the calling thread's
+// channel if possible, else any channel where both can be had.
+absl::Status FidsOnOneChannel(Filesystem* fs, const InodeRef& a, const InodeRef& b, FidRef* fa,
+                              FidRef* fb) {
+  int first = fs->PickChannel();
+  absl::Status last;
+  for (int k = 0; k < fs->channels(); ++k) {
+    int c = (first + k) % fs->channels();
+    absl::StatusOr<FidRef> x = fs->FidOn(a, c);
+    if (!x.ok()) {
+      last = x.status();
+      continue;
+    }
+    absl::StatusOr<FidRef> y = fs->FidOn(b, c);
+    if (!y.ok()) {
+      last = y.status();
+      continue;
+    }
+    *fa = std::move(*x);
+    *fb = std::move(*y);
+    return absl::OkStatus();
+  }
+  return last;
+}
+
+// Renames `target` (an inode with open handles, reached through fid `f`
+// as `name` in `dir`) to a hidden name in the same directory, so its open
+// handles keep a name to stat on path-based servers. Returns false if it
+// did not happen (then the caller removes it normally).
+bool SillyRename(Filesystem* fs, const InodeRef& dir, const FidRef& dir_fid, const InodeRef& target,
+                 const FidRef& f) {
+  {
+    absl::MutexLock lock(&target->mu);
+    if (target->open_fids.empty()) return false;
+    target->silly_pending = true;
+  }
+  std::string silly = fs->SillyName(target->ino);
+  absl::Status st = f->session()->Rename(f->num(), dir_fid->num(), silly);
+  bool remove_now = false;
+  {
+    std::vector<FidRef> old;
+    absl::MutexLock lock(&target->mu);
+    target->silly_pending = false;
+    if (st.ok()) {
+      target->parent = dir;
+      target->name = silly;
+      target->silly = true;
+      for (FidRef& g : target->fids) {
+        if (g != nullptr) old.push_back(std::move(g));
+      }
+      target->fids[static_cast<size_t>(f->channel())] = f;
+      remove_now = target->open_fids.empty();
+    }
+  }
+  if (!st.ok()) {
+    P9_LOG(kInfo, "cannot hide an open file being unlinked: %s", st.ToString());
+    return false;
+  }
+  if (remove_now) fs->RemoveSilly(target);
+  return true;
+}
+
+void DoRemove(fuse_req_t req, fuse_ino_t parent, const char* name, bool is_dir) {
+  Filesystem* fs = Fs(req);
+  if (Denied(req)) return;
+  InodeRef dir = InodeOr(req, parent);
+  if (dir == nullptr) return;
+  absl::StatusOr<FidRef> pf = fs->AnyFid(dir, fs->PickChannel());
+  if (!pf.ok()) return ReplyStatus(req, pf.status());
+  std::string n(name);
+  if (is_dir || fs->open_files.load(std::memory_order_relaxed) == 0) {
+    return ReplyStatus(req, fs->RemoveName(*pf, n, is_dir));
+  }
+  // Files are open on this mount: find out whether this is one of them.
+  absl::StatusOr<std::pair<FidRef, Qid>> w = fs->WalkName(*pf, n);
+  if (!w.ok()) return ReplyStatus(req, w.status());
+  if (w->second.type & kQtDir) return Err(req, EISDIR);
+  InodeRef target = fs->inodes().FindByQidPath(w->second.path);
+  if (target != nullptr && !Filesystem::IsSillyName(n) &&
+      SillyRename(fs, dir, *pf, target, w->first)) {
+    return Err(req, 0);
+  }
+  absl::Status st = fs->Remove(w->first);
+  if (st.ok() && target != nullptr) {
+    bool was_here;
+    {
+      absl::MutexLock lock(&target->mu);
+      was_here = target->parent == dir && target->name == n;
+    }
+    if (was_here) fs->DropAllFids(target);
+  }
+  ReplyStatus(req, st);
+}
+
+}  // namespace
+
+void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  Run(req, "lookup", [&] {
+    Filesystem* fs = Fs(req);
+    if (Denied(req)) return;
+    InodeRef dir = InodeOr(req, parent);
+    if (dir == nullptr) return;
+    absl::StatusOr<FidRef> pf = fs->AnyFid(dir, fs->PickChannel());
+    if (!pf.ok()) return ReplyStatus(req, pf.status());
+    std::string n(name);
+    absl::StatusOr<std::pair<FidRef, Qid>> w = fs->WalkName(*pf, n);
+    if (!w.ok()) {
+      if (ToErrno(w.status()) == ENOENT && fs->policy().negative_timeout > 0) {
+        fuse_entry_param e;
+        fs->FillNegativeEntry(&e);
+        fuse_reply_entry(req, &e);
+        return;
+      }
+      return ReplyStatus(req, w.status());
+    }
+    fuse_entry_param e;
+    InodeRef inode;
+    if (absl::Status st = fs->MakeEntry(dir, n, w->first, &e, &inode); !st.ok()) {
+      return ReplyStatus(req, st);
+    }
+    if (fuse_reply_entry(req, &e) != 0) fs->UndoEntry(inode->ino);
+  });
+}
+
+void Forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup) {
+  RunNoReply(req, "forget", [&] {
+    InodeRef gone = Fs(req)->inodes().Forget(ino, nlookup);
+    // Dropping `gone` clunks its fids unless a child or handle still uses it.
+  });
+}
+
+void ForgetMulti(fuse_req_t req, size_t count, fuse_forget_data* forgets) {
+  RunNoReply(req, "forget_multi", [&] {
+    for (size_t i = 0; i < count; ++i) {
+      InodeRef gone = Fs(req)->inodes().Forget(forgets[i].ino, forgets[i].nlookup);
+    }
+  });
+}
+
+void Getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  Run(req, "getattr", [&] {
+    Filesystem* fs = Fs(req);
+    if (Denied(req)) return;
+    InodeRef inode = InodeOr(req, ino);
+    if (inode == nullptr) return;
+    FidRef open_fid;
+    if (fi != nullptr && !inode->is_dir()) open_fid = FileOf(fi)->fid;
+    absl::StatusOr<Rgetattr> a = fs->GetattrInode(inode, fs->PickChannel(), open_fid);
+    if (!a.ok()) return ReplyStatus(req, a.status());
+    struct stat st;
+    fs->FillStat(*a, &st);
+    fuse_reply_attr(req, &st, fs->policy().attr_timeout);
+  });
+}
+
+void Setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse_file_info* fi) {
+  Run(req, "setattr", [&] {
+    Filesystem* fs = Fs(req);
+    if (Denied(req)) return;
+    InodeRef inode = InodeOr(req, ino);
+    if (inode == nullptr) return;
+    Tsetattr t;
+    if (to_set & FUSE_SET_ATTR_MODE) {
+      t.valid |= kSetattrMode;
+      t.mode = attr->st_mode & 07777;
+    }
+    if (to_set & FUSE_SET_ATTR_UID) {
+      t.valid |= kSetattrUid;
+      t.uid = attr->st_uid;
+    }
+    if (to_set & FUSE_SET_ATTR_GID) {
+      t.valid |= kSetattrGid;
+      t.gid = attr->st_gid;
+    }
+    if (to_set & FUSE_SET_ATTR_SIZE) {
+      t.valid |= kSetattrSize;
+      t.size = static_cast<uint64_t>(attr->st_size);
+    }
+    if (to_set & FUSE_SET_ATTR_ATIME_NOW) {
+      t.valid |= kSetattrAtime;  // without ATIME_SET: the server's "now"
+    } else if (to_set & FUSE_SET_ATTR_ATIME) {
+      t.valid |= kSetattrAtime | kSetattrAtimeSet;
+      t.atime_sec = static_cast<uint64_t>(attr->st_atim.tv_sec);
+      t.atime_nsec = static_cast<uint64_t>(attr->st_atim.tv_nsec);
+    }
+    if (to_set & FUSE_SET_ATTR_MTIME_NOW) {
+      t.valid |= kSetattrMtime;
+    } else if (to_set & FUSE_SET_ATTR_MTIME) {
+      t.valid |= kSetattrMtime | kSetattrMtimeSet;
+      t.mtime_sec = static_cast<uint64_t>(attr->st_mtim.tv_sec);
+      t.mtime_nsec = static_cast<uint64_t>(attr->st_mtim.tv_nsec);
+    }
+    if (to_set & FUSE_SET_ATTR_CTIME) t.valid |= kSetattrCtime;
+    int c = fs->PickChannel();
+    absl::Status st = fs->WithFid(inode, c, [&](const FidRef& f) {
+      Tsetattr mine = t;
+      mine.fid = f->num();
+      return f->session()->Setattr(mine);
+    });
+    if (IsStale(st) && fi != nullptr && !inode->is_dir()) {
+      // Unlinked but open (e.g. ftruncate): the handle's own fid.
+      const FidRef& of = FileOf(fi)->fid;
+      Tsetattr mine = t;
+      mine.fid = of->num();
+      st = of->session()->Setattr(mine);
+    }
+    if (!st.ok()) return ReplyStatus(req, st);
+    FidRef open_fid;
+    if (fi != nullptr && !inode->is_dir()) open_fid = FileOf(fi)->fid;
+    absl::StatusOr<Rgetattr> a = fs->GetattrInode(inode, c, open_fid);
+    if (!a.ok()) return ReplyStatus(req, a.status());
+    struct stat out;
+    fs->FillStat(*a, &out);
+    fuse_reply_attr(req, &out, fs->policy().attr_timeout);
+  });
+}
+
+void Readlink(fuse_req_t req, fuse_ino_t ino) {
+  Run(req, "readlink", [&] {
+    Filesystem* fs = Fs(req);
+    if (Denied(req)) return;
+    InodeRef inode = InodeOr(req, ino);
+    if (inode == nullptr) return;
+    absl::StatusOr<std::string> t = fs->WithFid(inode, fs->PickChannel(), [&](const FidRef& f) {
+      return f->session()->Readlink(f->num());
+    });
+    if (!t.ok()) return ReplyStatus(req, t.status());
+    fuse_reply_readlink(req, t->c_str());
+  });
+}
+
+void Mknod(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, dev_t rdev) {
+  Run(req, "mknod", [&] {
+    Filesystem* fs = Fs(req);
+    if (Denied(req)) return;
+    InodeRef dir = InodeOr(req, parent);
+    if (dir == nullptr) return;
+    absl::StatusOr<FidRef> pf = fs->AnyFid(dir, fs->PickChannel());
+    if (!pf.ok()) return ReplyStatus(req, pf.status());
+    absl::StatusOr<Qid> q = (*pf)->session()->Mknod((*pf)->num(), name, mode, major(rdev),
+                                                    minor(rdev), fs->CallerGid(req));
+    if (!q.ok()) return ReplyStatus(req, q.status());
+    ReplyNewEntry(req, fs, dir, *pf, name);
+  });
+}
+
+void Mkdir(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode) {
+  Run(req, "mkdir", [&] {
+    Filesystem* fs = Fs(req);
+    if (Denied(req)) return;
+    InodeRef dir = InodeOr(req, parent);
+    if (dir == nullptr) return;
+    absl::StatusOr<FidRef> pf = fs->AnyFid(dir, fs->PickChannel());
+    if (!pf.ok()) return ReplyStatus(req, pf.status());
+    absl::StatusOr<Qid> q =
+        (*pf)->session()->Mkdir((*pf)->num(), name, mode & 07777, fs->CallerGid(req));
+    if (!q.ok()) return ReplyStatus(req, q.status());
+    ReplyNewEntry(req, fs, dir, *pf, name);
+  });
+}
+
+void Symlink(fuse_req_t req, const char* link, fuse_ino_t parent, const char* name) {
+  Run(req, "symlink", [&] {
+    Filesystem* fs = Fs(req);
+    if (Denied(req)) return;
+    InodeRef dir = InodeOr(req, parent);
+    if (dir == nullptr) return;
+    absl::StatusOr<FidRef> pf = fs->AnyFid(dir, fs->PickChannel());
+    if (!pf.ok()) return ReplyStatus(req, pf.status());
+    absl::StatusOr<Qid> q = (*pf)->session()->Symlink((*pf)->num(), name, link, fs->CallerGid(req));
+    if (!q.ok()) return ReplyStatus(req, q.status());
+    ReplyNewEntry(req, fs, dir, *pf, name);
+  });
+}
+
+void Unlink(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  Run(req, "unlink", [&] { DoRemove(req, parent, name, false); });
+}
+
+void Rmdir(fuse_req_t req, fuse_ino_t parent, const char* name) {
+  Run(req, "rmdir", [&] { DoRemove(req, parent, name, true); });
+}
+
+void Rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newparent,
+            const char* newname, unsigned int flags) {
+  Run(req, "rename", [&] {
+    Filesystem* fs = Fs(req);
+    if (Denied(req)) return;
+    // 9P has no atomic no-replace or exchange; emulating them would race.
+    if (flags != 0) return Err(req, EINVAL);
+    InodeRef dir = InodeOr(req, parent);
+    if (dir == nullptr) return;
+    InodeRef ndir = InodeOr(req, newparent);
+    if (ndir == nullptr) return;
+    FidRef pf, npf;
+    if (absl::Status st = FidsOnOneChannel(fs, dir, ndir, &pf, &npf); !st.ok()) {
+      return ReplyStatus(req, st);
+    }
+    std::string from(name), to(newname);
+    absl::StatusOr<std::pair<FidRef, Qid>> w = fs->WalkName(pf, from);
+    if (!w.ok()) return ReplyStatus(req, w.status());
+    Session* s = pf->session();
+    // An open file about to be replaced keeps a (hidden) name, as on unlink.
+    if (fs->open_files.load(std::memory_order_relaxed) > 0 && !Filesystem::IsSillyName(to)) {
+      absl::StatusOr<std::pair<FidRef, Qid>> tw = fs->WalkName(npf, to);
+      if (tw.ok() && tw->second.path != w->second.path && !(tw->second.type & kQtDir)) {
+        if (InodeRef t = fs->inodes().FindByQidPath(tw->second.path); t != nullptr) {
+          SillyRename(fs, ndir, npf, t, tw->first);
+        }
+      }
+    }
+    // Trename moves the walked fid with the file (diod updates that fid's
+    // path), so it becomes the inode's fid afterwards.
+    bool fid_moved = true;
+    absl::Status st = s->Rename(w->first->num(), npf->num(), to);
+    if (int e = ToErrno(st); e == EOPNOTSUPP || e == ENOSYS) {
+      st = s->Renameat(pf->num(), from, npf->num(), to);
+      fid_moved = false;
+    }
+    if (!st.ok()) return ReplyStatus(req, st);
+    if (InodeRef moved = fs->inodes().FindByQidPath(w->second.path); moved != nullptr) {
+      {
+        std::vector<FidRef> old;
+        absl::MutexLock lock(&moved->mu);
+        moved->parent = ndir;
+        moved->name = to;
+        for (FidRef& g : moved->fids) {
+          if (g != nullptr) old.push_back(std::move(g));
+        }
+        if (fid_moved) moved->fids[static_cast<size_t>(w->first->channel())] = w->first;
+      }
+      if (moved->is_dir()) fs->InvalidateBelow(moved);
+    }
+    fuse_reply_err(req, 0);
+  });
+}
+
+void Link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char* newname) {
+  Run(req, "link", [&] {
+    Filesystem* fs = Fs(req);
+    if (Denied(req)) return;
+    InodeRef inode = InodeOr(req, ino);
+    if (inode == nullptr) return;
+    InodeRef ndir = InodeOr(req, newparent);
+    if (ndir == nullptr) return;
+    FidRef f, npf;
+    if (absl::Status st = FidsOnOneChannel(fs, inode, ndir, &f, &npf); !st.ok()) {
+      return ReplyStatus(req, st);
+    }
+    if (absl::Status st = f->session()->Link(npf->num(), f->num(), newname); !st.ok()) {
+      return ReplyStatus(req, st);
+    }
+    absl::StatusOr<std::pair<FidRef, Qid>> w = fs->WalkName(npf, newname);
+    if (!w.ok()) return ReplyStatus(req, w.status());
+    fuse_entry_param e;
+    InodeRef linked;
+    if (absl::Status st = fs->MakeEntry(ndir, newname, w->first, &e, &linked); !st.ok()) {
+      return ReplyStatus(req, st);
+    }
+    if (fuse_reply_entry(req, &e) != 0) fs->UndoEntry(linked->ino);
+  });
+}
+
+void Statfs(fuse_req_t req, fuse_ino_t ino) {
+  Run(req, "statfs", [&] {
+    Filesystem* fs = Fs(req);
+    InodeRef inode = fs->inodes().Get(ino);
+    if (inode == nullptr) inode = fs->inodes().root();
+    absl::StatusOr<Rstatfs> r = fs->WithFid(
+        inode, fs->PickChannel(), [&](const FidRef& f) { return f->session()->Statfs(f->num()); });
+    if (!r.ok()) return ReplyStatus(req, r.status());
+    struct statvfs v = {};
+    v.f_bsize = r->bsize;
+    v.f_frsize = r->bsize;
+    v.f_blocks = r->blocks;
+    v.f_bfree = r->bfree;
+    v.f_bavail = r->bavail;
+    v.f_files = r->files;
+    v.f_ffree = r->ffree;
+    v.f_favail = r->ffree;
+    v.f_fsid = r->fsid;
+    v.f_namemax = r->namelen;
+    fuse_reply_statfs(req, &v);
+  });
+}
+
+void Access(fuse_req_t req, fuse_ino_t ino, int mask) {
+  Run(req, "access", [&] {
+    Filesystem* fs = Fs(req);
+    if (Denied(req)) return;
+    InodeRef inode = InodeOr(req, ino);
+    if (inode == nullptr) return;
+    absl::StatusOr<Rgetattr> a = fs->GetattrInode(inode, fs->PickChannel(), nullptr);
+    if (!a.ok()) return ReplyStatus(req, a.status());
+    if (mask == F_OK) return Err(req, 0);
+    if ((mask & W_OK) && fs->config().read_only) return Err(req, EROFS);
+    const fuse_ctx* ctx = fuse_req_ctx(req);
+    if (ctx->uid == 0) {
+      // root may do anything but execute a file nobody may execute.
+      bool x_denied = (mask & X_OK) && !S_ISDIR(a->mode) && !(a->mode & 0111);
+      return Err(req, x_denied ? EACCES : 0);
+    }
+    unsigned bits;
+    if (ctx->uid == a->uid) {
+      bits = (a->mode >> 6) & 7;
+    } else {
+      bool in_group = ctx->gid == a->gid;
+      if (!in_group) {
+        std::vector<gid_t> groups(64);
+        int n = fuse_req_getgroups(req, static_cast<int>(groups.size()), groups.data());
+        if (n > static_cast<int>(groups.size())) {
+          groups.resize(static_cast<size_t>(n));
+          n = fuse_req_getgroups(req, n, groups.data());
+        }
+        for (int i = 0; i < n && i < static_cast<int>(groups.size()); ++i) {
+          if (groups[static_cast<size_t>(i)] == a->gid) in_group = true;
+        }
+      }
+      bits = in_group ? (a->mode >> 3) & 7 : a->mode & 7;
+    }
+    bool ok = (!(mask & R_OK) || (bits & 4)) && (!(mask & W_OK) || (bits & 2)) &&
+              (!(mask & X_OK) || (bits & 1));
+    fuse_reply_err(req, ok ? 0 : EACCES);
+  });
+}
+
+}  // namespace p9::fuse::ops

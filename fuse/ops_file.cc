@@ -1,0 +1,350 @@
+// Open files: open/create, I/O, flush/release/fsync, locks, and the
+// operations 9P2000.L has no message for.
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <thread>
+#include <utility>
+
+#include "fuse/handles.h"
+#include "fuse/ops.h"
+
+namespace p9::fuse::ops {
+namespace {
+
+// Retry interval of a blocking lock the server reports as blocked (diod
+// never waits server-side): starts short, backs off to a cap, like the
+// kernel client's retry loop but without its 30 s step.
+constexpr auto kLockRetryFirst = std::chrono::milliseconds(1);
+constexpr auto kLockRetryMax = std::chrono::milliseconds(200);
+
+const std::string& ClientId() {
+  static const std::string id = [] {
+    char host[256] = {};
+    if (gethostname(host, sizeof(host) - 1) != 0) return std::string("9prdma");
+    return std::string(host);
+  }();
+  return id;
+}
+
+// Registers a new handle with its inode and the mount, and replies. On a
+// failed reply the handle is undone as if released.
+void Adopt(Filesystem* fs, const InodeRef& inode, FileHandle* h, fuse_file_info* fi) {
+  {
+    absl::MutexLock lock(&inode->mu);
+    inode->open_fids.push_back(h->fid);
+  }
+  fs->open_files.fetch_add(1, std::memory_order_relaxed);
+  fi->fh = reinterpret_cast<uintptr_t>(h);
+  fi->direct_io = fs->policy().direct_io;
+  fi->keep_cache = fs->policy().keep_cache;
+}
+
+void Drop(Filesystem* fs, FileHandle* h) {
+  std::unique_ptr<FileHandle> owned(h);
+  InodeRef inode = h->inode;
+  bool remove_silly = false;
+  {
+    absl::MutexLock lock(&inode->mu);
+    auto& v = inode->open_fids;
+    if (auto it = std::find(v.begin(), v.end(), h->fid); it != v.end()) v.erase(it);
+    remove_silly = v.empty() && inode->silly && !inode->silly_pending;
+  }
+  fs->open_files.fetch_sub(1, std::memory_order_relaxed);
+  owned.reset();  // clunks the opened fid: the server closes the file
+  if (remove_silly) fs->RemoveSilly(inode);
+}
+
+// Tlock until it is granted, refused, or (if `wait`) interrupted.
+absl::StatusOr<bool> LockLoop(fuse_req_t req, const FidRef& f, uint8_t type, bool wait,
+                              uint64_t start, uint64_t length, uint32_t pid) {
+  Tlock t;
+  t.fid = f->num();
+  t.type = type;
+  t.flags = wait ? kLockFlagsBlock : 0;
+  t.start = start;
+  t.length = length;
+  t.proc_id = pid;
+  t.client_id = ClientId();
+  auto delay = kLockRetryFirst;
+  for (;;) {
+    absl::StatusOr<uint8_t> r = f->session()->Lock(t);
+    if (!r.ok()) return r.status();
+    switch (*r) {
+      case kLockSuccess:
+        return true;
+      case kLockBlocked:
+      case kLockGrace:
+        if (!wait) return false;
+        break;
+      default:
+        return ErrnoError(ENOLCK, "Tlock: server error");
+    }
+    if (fuse_req_interrupted(req)) return ErrnoError(EINTR, "lock wait interrupted");
+    std::this_thread::sleep_for(delay);
+    delay = std::min(delay * 2, std::chrono::duration_cast<decltype(delay)>(kLockRetryMax));
+  }
+}
+
+}  // namespace
+
+void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  Run(req, "open", [&] {
+    Filesystem* fs = Fs(req);
+    if (!fs->Allowed(req)) return Err(req, EACCES);
+    InodeRef inode = fs->inodes().Get(ino);
+    if (inode == nullptr) return Err(req, ESTALE);
+    uint32_t flags = OpenFlagsToDotl(fi->flags, false);
+    OpenResult opened;
+    absl::StatusOr<FidRef> of =
+        fs->WithFid(inode, fs->PickChannel(), [&](const FidRef& f) -> absl::StatusOr<FidRef> {
+          absl::StatusOr<FidRef> c = fs->Clone(f);
+          if (!c.ok()) return c.status();
+          absl::StatusOr<OpenResult> r = f->session()->Lopen((*c)->num(), flags);
+          if (!r.ok()) return r.status();
+          opened = *r;
+          return c;
+        });
+    if (!of.ok()) return ReplyStatus(req, of.status());
+    auto* h = new FileHandle;
+    h->inode = inode;
+    h->fid = std::move(*of);
+    h->iounit = opened.iounit;
+    h->flags = fi->flags;
+    Adopt(fs, inode, h, fi);
+    if (fuse_reply_open(req, fi) != 0) Drop(fs, h);
+  });
+}
+
+void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fuse_file_info* fi) {
+  Run(req, "create", [&] {
+    Filesystem* fs = Fs(req);
+    if (!fs->Allowed(req)) return Err(req, EACCES);
+    InodeRef dir = fs->inodes().Get(parent);
+    if (dir == nullptr) return Err(req, ESTALE);
+    absl::StatusOr<FidRef> pf = fs->AnyFid(dir, fs->PickChannel());
+    if (!pf.ok()) return ReplyStatus(req, pf.status());
+    Session* s = (*pf)->session();
+    // Tlcreate turns a clone of the directory's fid into the open new file.
+    absl::StatusOr<FidRef> of = fs->Clone(*pf);
+    if (!of.ok()) return ReplyStatus(req, of.status());
+    absl::StatusOr<OpenResult> r = s->Lcreate((*of)->num(), name, OpenFlagsToDotl(fi->flags, true),
+                                              mode & 07777, fs->CallerGid(req));
+    if (!r.ok()) return ReplyStatus(req, r.status());
+    // The inode's own (unopened) fid, for attributes and later opens.
+    absl::StatusOr<std::pair<FidRef, Qid>> w = fs->WalkName(*pf, name);
+    if (!w.ok()) return ReplyStatus(req, w.status());
+    absl::StatusOr<Rgetattr> a = s->Getattr(w->first->num());
+    if (!a.ok()) return ReplyStatus(req, a.status());
+    fs->FixOwner(req, *pf, w->first, &*a);
+    fuse_entry_param e;
+    InodeRef inode = fs->EnterInode(dir, name, w->first, *a, &e);
+    auto* h = new FileHandle;
+    h->inode = inode;
+    h->fid = std::move(*of);
+    h->iounit = r->iounit;
+    h->flags = fi->flags;
+    Adopt(fs, inode, h, fi);
+    if (fuse_reply_create(req, &e, fi) != 0) {
+      Drop(fs, h);
+      fs->UndoEntry(inode->ino);
+    }
+  });
+}
+
+void Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
+  (void)ino;
+  Run(req, "read", [&] {
+    FileHandle* h = FileOf(fi);
+    Session* s = h->fid->session();
+    size_t chunk = s->max_read();
+    if (h->iounit != 0) chunk = std::min<size_t>(chunk, h->iounit);
+    thread_local std::unique_ptr<uint8_t[]> buf;
+    thread_local size_t cap = 0;
+    if (cap < size) {
+      buf.reset(new uint8_t[size]);
+      cap = size;
+    }
+    size_t got = 0;
+    while (got < size) {
+      size_t want = std::min(size - got, chunk);
+      absl::StatusOr<size_t> n = s->Read(h->fid->num(), static_cast<uint64_t>(off) + got,
+                                         absl::MakeSpan(buf.get() + got, want));
+      if (!n.ok()) {
+        if (got > 0) break;
+        return ReplyStatus(req, n.status());
+      }
+      got += *n;
+      if (*n < want) break;  // end of file
+    }
+    fuse_reply_buf(req, reinterpret_cast<const char*>(buf.get()), got);
+  });
+}
+
+void Write(fuse_req_t req, fuse_ino_t ino, const char* data, size_t size, off_t off,
+           fuse_file_info* fi) {
+  (void)ino;
+  Run(req, "write", [&] {
+    FileHandle* h = FileOf(fi);
+    Session* s = h->fid->session();
+    size_t chunk = s->max_write();
+    if (h->iounit != 0) chunk = std::min<size_t>(chunk, h->iounit);
+    const auto* p = reinterpret_cast<const uint8_t*>(data);
+    size_t done = 0;
+    while (done < size) {
+      size_t want = std::min(size - done, chunk);
+      absl::StatusOr<uint32_t> n = s->Write(h->fid->num(), static_cast<uint64_t>(off) + done,
+                                            absl::MakeConstSpan(p + done, want));
+      if (!n.ok()) {
+        if (done > 0) break;
+        return ReplyStatus(req, n.status());
+      }
+      if (*n == 0) break;
+      done += *n;
+    }
+    if (done == 0 && size > 0) return Err(req, EIO);
+    fuse_reply_write(req, done);
+  });
+}
+
+void Flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  (void)ino;
+  Run(req, "flush", [&] {
+    // Writes are synchronous, so nothing is buffered. A close drops the
+    // closing owner's POSIX locks (the kernel leaves that to us).
+    FileHandle* h = FileOf(fi);
+    bool unlock = false;
+    {
+      absl::MutexLock lock(&h->mu);
+      if (h->posix_locked && h->posix_owner == fi->lock_owner) {
+        unlock = true;
+        h->posix_locked = false;
+      }
+    }
+    if (unlock) {
+      absl::StatusOr<bool> r = LockLoop(req, h->fid, kLockTypeUnlck, false, 0, 0, 0);
+      if (!r.ok()) P9_LOG(kDebug, "unlock on close: %s", r.status().ToString());
+    }
+    fuse_reply_err(req, 0);
+  });
+}
+
+void Release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
+  (void)ino;
+  Run(req, "release", [&] {
+    Drop(Fs(req), FileOf(fi));
+    fuse_reply_err(req, 0);
+  });
+}
+
+void Fsync(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi) {
+  (void)ino;
+  Run(req, "fsync", [&] {
+    if (fi == nullptr) return Err(req, 0);
+    FileHandle* h = FileOf(fi);
+    ReplyStatus(req, h->fid->session()->Fsync(h->fid->num(), datasync != 0));
+  });
+}
+
+void Getlk(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, struct flock* lock) {
+  (void)ino;
+  Run(req, "getlk", [&] {
+    FileHandle* h = FileOf(fi);
+    {
+      // Our own lock never conflicts with us; and asking diod through the
+      // fid that holds it would drop it (it tests with flock + unlock).
+      absl::MutexLock l(&h->mu);
+      if (h->posix_locked && h->posix_owner == fi->lock_owner) {
+        lock->l_type = F_UNLCK;
+        fuse_reply_lock(req, lock);
+        return;
+      }
+    }
+    Tgetlock g;
+    g.fid = h->fid->num();
+    g.type = lock->l_type == F_RDLCK ? kLockTypeRdlck : kLockTypeWrlck;
+    g.start = static_cast<uint64_t>(lock->l_start);
+    g.length = static_cast<uint64_t>(lock->l_len);
+    g.proc_id = static_cast<uint32_t>(lock->l_pid);
+    g.client_id = ClientId();
+    absl::StatusOr<Rgetlock> r = h->fid->session()->Getlock(g);
+    if (!r.ok()) return ReplyStatus(req, r.status());
+    if (r->type == kLockTypeUnlck) {
+      lock->l_type = F_UNLCK;
+    } else {
+      lock->l_type = r->type == kLockTypeRdlck ? F_RDLCK : F_WRLCK;
+      lock->l_whence = SEEK_SET;
+      lock->l_start = static_cast<off_t>(r->start);
+      lock->l_len = static_cast<off_t>(r->length);
+      lock->l_pid = static_cast<pid_t>(r->proc_id);
+    }
+    fuse_reply_lock(req, lock);
+  });
+}
+
+void Setlk(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, struct flock* lock, int sleep) {
+  (void)ino;
+  Run(req, "setlk", [&] {
+    FileHandle* h = FileOf(fi);
+    uint8_t type = lock->l_type == F_RDLCK   ? kLockTypeRdlck
+                   : lock->l_type == F_WRLCK ? kLockTypeWrlck
+                                             : kLockTypeUnlck;
+    absl::StatusOr<bool> r =
+        LockLoop(req, h->fid, type, sleep != 0, static_cast<uint64_t>(lock->l_start),
+                 static_cast<uint64_t>(lock->l_len), static_cast<uint32_t>(lock->l_pid));
+    if (!r.ok()) return ReplyStatus(req, r.status());
+    if (!*r) return Err(req, EAGAIN);
+    {
+      absl::MutexLock l(&h->mu);
+      h->posix_locked = type != kLockTypeUnlck;
+      h->posix_owner = fi->lock_owner;
+    }
+    fuse_reply_err(req, 0);
+  });
+}
+
+void Flock(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, int op) {
+  (void)ino;
+  Run(req, "flock", [&] {
+    FileHandle* h = FileOf(fi);
+    int what = op & (LOCK_SH | LOCK_EX | LOCK_UN);
+    uint8_t type = what == LOCK_SH   ? kLockTypeRdlck
+                   : what == LOCK_EX ? kLockTypeWrlck
+                                     : kLockTypeUnlck;
+    bool wait = type != kLockTypeUnlck && !(op & LOCK_NB);
+    absl::StatusOr<bool> r = LockLoop(req, h->fid, type, wait, 0, 0, 0);
+    if (!r.ok()) return ReplyStatus(req, r.status());
+    if (!*r) return Err(req, EWOULDBLOCK);
+    {
+      absl::MutexLock l(&h->mu);
+      h->flocked = type != kLockTypeUnlck;
+    }
+    fuse_reply_err(req, 0);
+  });
+}
+
+void Fallocate(fuse_req_t req, fuse_ino_t, int, off_t, off_t, fuse_file_info*) {
+  // 9P2000.L has no message for it; glibc's posix_fallocate falls back to
+  // writing on EOPNOTSUPP.
+  fuse_reply_err(req, EOPNOTSUPP);
+}
+
+void CopyFileRange(fuse_req_t req, fuse_ino_t, off_t, fuse_file_info*, fuse_ino_t, off_t,
+                   fuse_file_info*, size_t, int) {
+  // No server-side copy in 9P2000.L; the kernel and libc fall back to
+  // read + write.
+  fuse_reply_err(req, EOPNOTSUPP);
+}
+
+void Ioctl(fuse_req_t req, fuse_ino_t, unsigned int, void*, fuse_file_info*, unsigned, const void*,
+           size_t, size_t) {
+  fuse_reply_err(req, ENOTTY);
+}
+
+}  // namespace p9::fuse::ops

@@ -1,0 +1,92 @@
+// Command line and -o option parsing of mount.9prdma. Pure functions: no I/O,
+// no network, so every rule is unit-tested (tests/unit/fuse_options_test.cc).
+#ifndef P9_FUSE_OPTIONS_H_
+#define P9_FUSE_OPTIONS_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace p9::fuse {
+
+enum class Transport { kRdma, kTcp };
+enum class AccessMode { kClient, kUser, kUid };
+enum class CacheMode { kNone, kLoose, kReadonly };
+
+const char* TransportName(Transport t);
+const char* AccessModeName(AccessMode a);
+const char* CacheModeName(CacheMode c);
+
+// Everything the command line asks for. Fields not given keep the defaults
+// written here; *_set says whether the user gave the option explicitly.
+struct MountOptions {
+  // HOST:/EXPORT split up. `host` keeps IPv6 brackets off ("::1").
+  std::string source;
+  std::string host;
+  std::string export_path;
+  std::string mountpoint;
+
+  Transport trans = Transport::kRdma;
+  bool trans_set = false;
+  // 0 until resolved: DefaultPort(trans) unless port= was given.
+  uint16_t port = 0;
+  // 0 = the client default (tunables::kDefaultMsize).
+  uint32_t msize = 0;
+  int queues = 1;
+  std::string uname;
+  bool uname_set = false;
+  AccessMode access = AccessMode::kClient;
+  uint32_t access_uid = 0;  // for AccessMode::kUid
+  CacheMode cache = CacheMode::kNone;
+  // Seconds per RPC; 0 waits forever.
+  int timeout_seconds;
+  bool debug = false;
+
+  // Mount flags handled by FUSE/the kernel, in the order given (ro, nosuid,
+  // allow_other, default_permissions, ...).
+  std::vector<std::string> fuse_options;
+  bool read_only = false;
+  bool allow_other = false;
+  bool default_permissions = false;
+  // Options accepted for fstab/mount(8) compatibility and ignored.
+  std::vector<std::string> ignored_options;
+
+  // Command-line flags.
+  bool foreground = false;  // -f
+  bool verbose = false;     // -v (from mount -v)
+  bool sloppy = false;      // -s: unknown -o options are warnings, not errors
+  bool help = false;
+  bool version = false;
+
+  MountOptions();
+};
+
+// Parses argv (argv[0] excluded) in mount(8) helper form:
+//   SOURCE MOUNTPOINT [-f] [-s] [-n] [-v] [-N NS] [-t TYPE] [-o OPTS]...
+// Options may come before or after the positional arguments. With --help or
+// --version, positional arguments may be missing.
+absl::StatusOr<MountOptions> ParseCommandLine(const std::vector<std::string>& args);
+
+// Applies one comma-separated -o string to *opts. Unknown options are an
+// error naming them (unless opts->sloppy, then they are ignored).
+absl::Status ParseOptionString(absl::string_view text, MountOptions* opts);
+
+// Splits "HOST:/EXPORT" (HOST a name, IPv4 or [IPv6]) into host and export.
+absl::Status ParseSource(absl::string_view source, std::string* host, std::string* export_path);
+
+uint16_t DefaultPort(Transport t);
+
+// The -o string handed to fuse_session_new: fsname, subtype and the
+// pass-through flags. `force_default_permissions` adds default_permissions.
+std::string FuseOptionString(const MountOptions& opts, bool force_default_permissions);
+
+// --help text and --version line.
+std::string UsageText(absl::string_view prog);
+std::string VersionText();
+
+}  // namespace p9::fuse
+
+#endif  // P9_FUSE_OPTIONS_H_

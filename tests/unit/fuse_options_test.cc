@@ -1,0 +1,183 @@
+// mount.9prdma command line and -o parsing, and FUSE inode numbering.
+#include <string>
+#include <vector>
+
+#include "client/protocol.h"
+#include "client/tunables.h"
+#include "fuse/inode_table.h"
+#include "fuse/options.h"
+#include "gtest/gtest.h"
+
+namespace p9::fuse {
+namespace {
+
+absl::StatusOr<MountOptions> Parse(std::vector<std::string> args) { return ParseCommandLine(args); }
+
+TEST(ParseSource, NameIpv4AndBracketedIpv6) {
+  std::string host, exp;
+  ASSERT_TRUE(ParseSource("server:/srv/data", &host, &exp).ok());
+  EXPECT_EQ(host, "server");
+  EXPECT_EQ(exp, "/srv/data");
+  ASSERT_TRUE(ParseSource("10.0.0.1:/x", &host, &exp).ok());
+  EXPECT_EQ(host, "10.0.0.1");
+  ASSERT_TRUE(ParseSource("[fe80::1]:/export", &host, &exp).ok());
+  EXPECT_EQ(host, "fe80::1");
+  EXPECT_EQ(exp, "/export");
+  ASSERT_TRUE(ParseSource("[::1]:/a:b", &host, &exp).ok());
+  EXPECT_EQ(exp, "/a:b");
+}
+
+TEST(ParseSource, Rejects) {
+  std::string host, exp;
+  EXPECT_FALSE(ParseSource("noexport", &host, &exp).ok());
+  EXPECT_FALSE(ParseSource(":/x", &host, &exp).ok());
+  EXPECT_FALSE(ParseSource("host:", &host, &exp).ok());
+  EXPECT_FALSE(ParseSource("[::1/x", &host, &exp).ok());
+  EXPECT_FALSE(ParseSource("[::1]/x", &host, &exp).ok());
+  EXPECT_FALSE(ParseSource("fe80::1:x", &host, &exp).ok());
+}
+
+TEST(ParseCommandLine, Defaults) {
+  auto o = Parse({"h:/e", "/mnt"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->host, "h");
+  EXPECT_EQ(o->export_path, "/e");
+  EXPECT_EQ(o->mountpoint, "/mnt");
+  EXPECT_EQ(o->trans, Transport::kRdma);
+  EXPECT_EQ(o->port, tunables::kDefaultRdmaPort);
+  EXPECT_EQ(o->queues, 1);
+  EXPECT_EQ(o->cache, CacheMode::kNone);
+  EXPECT_EQ(o->access, AccessMode::kClient);
+  EXPECT_EQ(o->timeout_seconds, tunables::kDefaultTimeoutSeconds);
+  EXPECT_FALSE(o->foreground);
+  EXPECT_FALSE(o->debug);
+}
+
+TEST(ParseCommandLine, AllNineOptions) {
+  auto o = Parse({"-f", "-o",
+                  "trans=tcp,port=5999,msize=64k,queues=4,uname=bob,access=1000,cache=loose,"
+                  "timeout=7,debug",
+                  "h:/e", "/mnt"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_TRUE(o->foreground);
+  EXPECT_EQ(o->trans, Transport::kTcp);
+  EXPECT_EQ(o->port, 5999);
+  EXPECT_EQ(o->msize, 65536u);
+  EXPECT_EQ(o->queues, 4);
+  EXPECT_EQ(o->uname, "bob");
+  EXPECT_EQ(o->access, AccessMode::kUid);
+  EXPECT_EQ(o->access_uid, 1000u);
+  EXPECT_EQ(o->cache, CacheMode::kLoose);
+  EXPECT_EQ(o->timeout_seconds, 7);
+  EXPECT_TRUE(o->debug);
+}
+
+TEST(ParseCommandLine, TcpDefaultPortAndHelperOrder) {
+  // mount(8) puts the positional arguments first and -o last.
+  auto o = Parse({"h:/e", "/mnt", "-n", "-v", "-o", "rw,trans=tcp,_netdev"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->port, tunables::kDefaultTcpPort);
+  EXPECT_TRUE(o->verbose);
+  EXPECT_EQ(o->ignored_options, std::vector<std::string>{"_netdev"});
+}
+
+TEST(ParseCommandLine, MultipleDashO) {
+  auto o = Parse({"-o", "trans=tcp", "-ocache=readonly", "-o", "ro", "h:/e", "/m"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->cache, CacheMode::kReadonly);
+  EXPECT_TRUE(o->read_only);
+}
+
+TEST(ParseCommandLine, PassThroughAndFstabOptions) {
+  auto o = Parse({"-o",
+                  "ro,nosuid,nodev,noexec,allow_other,default_permissions,defaults,noauto,"
+                  "_netdev,x-systemd.automount,nofail,user,comment=foo,relatime",
+                  "h:/e", "/m"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_TRUE(o->read_only);
+  EXPECT_TRUE(o->allow_other);
+  EXPECT_TRUE(o->default_permissions);
+  EXPECT_EQ(o->fuse_options, (std::vector<std::string>{"ro", "nosuid", "nodev", "noexec",
+                                                       "allow_other", "default_permissions"}));
+  EXPECT_EQ(o->ignored_options.size(), 8u);
+}
+
+TEST(ParseCommandLine, RoRwLastWins) {
+  auto o = Parse({"-o", "ro,rw", "h:/e", "/m"});
+  ASSERT_TRUE(o.ok());
+  EXPECT_FALSE(o->read_only);
+  EXPECT_EQ(o->fuse_options, std::vector<std::string>{"rw"});
+}
+
+TEST(ParseCommandLine, UnknownOptionIsNamed) {
+  auto o = Parse({"-o", "trans=tcp,bogus=1", "h:/e", "/m"});
+  ASSERT_FALSE(o.ok());
+  EXPECT_NE(o.status().message().find("bogus=1"), std::string::npos) << o.status();
+}
+
+TEST(ParseCommandLine, SloppyIgnoresUnknown) {
+  auto o = Parse({"-o", "bogus", "-s", "h:/e", "/m"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->ignored_options, std::vector<std::string>{"bogus"});
+}
+
+TEST(ParseCommandLine, BadValues) {
+  for (const char* bad : {"trans=udp", "port=0", "port=70000", "port=x", "msize=100", "msize=4g",
+                          "queues=0", "queues=65", "access=someone", "cache=always", "timeout=-1",
+                          "timeout=abc", "debug=1", "uname=", "ro=1", "port"}) {
+    auto o = Parse({"-o", bad, "h:/e", "/m"});
+    EXPECT_FALSE(o.ok()) << bad;
+  }
+}
+
+TEST(ParseCommandLine, MissingOrExtraArguments) {
+  EXPECT_FALSE(Parse({}).ok());
+  EXPECT_FALSE(Parse({"h:/e"}).ok());
+  EXPECT_FALSE(Parse({"h:/e", "/m", "extra"}).ok());
+  EXPECT_FALSE(Parse({"-o"}).ok());
+  EXPECT_FALSE(Parse({"--frobnicate", "h:/e", "/m"}).ok());
+  EXPECT_FALSE(Parse({"-t", "nfs", "h:/e", "/m"}).ok());
+  EXPECT_TRUE(Parse({"-t", "9prdma", "h:/e", "/m"}).ok());
+}
+
+TEST(ParseCommandLine, HelpAndVersionNeedNoArguments) {
+  auto h = Parse({"--help"});
+  ASSERT_TRUE(h.ok());
+  EXPECT_TRUE(h->help);
+  auto v = Parse({"--version"});
+  ASSERT_TRUE(v.ok());
+  EXPECT_TRUE(v->version);
+  EXPECT_NE(UsageText("mount.9prdma").find("access=user"), std::string::npos);
+}
+
+TEST(FuseOptionString, FsnameSubtypeAndForcedPermissions) {
+  auto o = Parse({"-o", "allow_other,nosuid", "h:/e", "/m"});
+  ASSERT_TRUE(o.ok());
+  EXPECT_EQ(FuseOptionString(*o, true),
+            "fsname=h:/e,subtype=9prdma,allow_other,nosuid,default_permissions");
+  EXPECT_EQ(FuseOptionString(*o, false), "fsname=h:/e,subtype=9prdma,allow_other,nosuid");
+}
+
+TEST(InoMap, RootSwapsWithOne) {
+  InoMap m(1234);
+  EXPECT_EQ(m.ToIno(1234), kRootIno);
+  EXPECT_EQ(m.ToIno(1), 1234u);
+  EXPECT_EQ(m.ToIno(77), 77u);
+  EXPECT_NE(m.ToIno(0), 0u);
+  for (uint64_t p : {0ull, 1ull, 2ull, 77ull, 1234ull}) EXPECT_EQ(m.ToQidPath(m.ToIno(p)), p);
+}
+
+TEST(InoMap, RootIsOneOrZero) {
+  InoMap one(1);
+  EXPECT_EQ(one.ToIno(1), kRootIno);
+  EXPECT_NE(one.ToIno(0), 0u);
+  EXPECT_EQ(one.ToQidPath(one.ToIno(0)), 0u);
+  InoMap zero(0);
+  EXPECT_EQ(zero.ToIno(0), kRootIno);
+  EXPECT_NE(zero.ToIno(1), kRootIno);
+  EXPECT_NE(zero.ToIno(1), 0u);
+  for (uint64_t p : {0ull, 1ull, 5ull}) EXPECT_EQ(zero.ToQidPath(zero.ToIno(p)), p);
+}
+
+}  // namespace
+}  // namespace p9::fuse
