@@ -1,6 +1,7 @@
 #include "fuse/connect.h"
 
 #include <pwd.h>
+#include <string.h>
 #include <unistd.h>
 
 #include <utility>
@@ -38,6 +39,21 @@ bool UidOf(const std::string& name, uint32_t* uid) {
 std::string Where(const MountOptions& o, uint16_t port) {
   bool v6 = o.host.find(':') != std::string::npos;
   return v6 ? absl::StrCat("[", o.host, "]:", port) : absl::StrCat(o.host, ":", port);
+}
+
+// The status text without a repeated tail ("...: Connection refused:
+// Connection refused" when an errno text was already part of the message).
+std::string Clean(const absl::Status& st) {
+  std::string m(st.message());
+  size_t last = m.rfind(": ");
+  if (last != std::string::npos) {
+    std::string tail = m.substr(last);
+    if (m.size() >= 2 * tail.size() &&
+        m.compare(m.size() - 2 * tail.size(), tail.size(), tail) == 0) {
+      m.resize(m.size() - tail.size());
+    }
+  }
+  return m;
 }
 
 }  // namespace
@@ -83,18 +99,18 @@ absl::StatusOr<Connection> ConnectAndAttach(const MountOptions& o, const Identit
   for (int q = 0; q < o.queues; ++q) {
     absl::StatusOr<std::unique_ptr<TcpChannel>> ch =
         TcpChannel::Connect(o.host, conn.port, so.timeout, so.msize);
-    if (!ch.ok()) return absl::UnavailableError(std::string(ch.status().message()));
+    if (!ch.ok()) return absl::UnavailableError(Clean(ch.status()));
     so.name = absl::StrCat("q", q);
     absl::StatusOr<std::unique_ptr<Session>> s = Session::Connect(std::move(*ch), so);
     if (!s.ok()) {
       return absl::UnavailableError(
-          absl::StrCat(where, ": no 9P2000.L session: ", s.status().message()));
+          absl::StrCat(where, ": no 9P2000.L session: ", Clean(s.status())));
     }
     uint32_t fid = (*s)->AllocFid();
     absl::StatusOr<Qid> qid = (*s)->Attach(fid, kNoFid, who.uname, o.export_path, who.n_uname);
     if (!qid.ok()) {
       int e = ToErrno(qid.status());
-      std::string why = e != 0 && e != EIO ? strerror(e) : std::string(qid.status().message());
+      std::string why = e != 0 && e != EIO ? strerror(e) : Clean(qid.status());
       return absl::PermissionDeniedError(absl::StrCat(where, " refused to attach export \"",
                                                       o.export_path, "\" as user \"", who.uname,
                                                       "\": ", why));
