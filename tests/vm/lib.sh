@@ -21,7 +21,7 @@ VM_RDMA_DEV=${VM_RDMA_DEV:-rxe0}
 VM_RDMA_NETDEV=${VM_RDMA_NETDEV:-veth0}
 # Port of the RDMA diod's RDMA listener (fixed in diod 1.0.24).
 VM_DIOD_RDMA_PORT=5640
-# Where the diods' logs go.
+# Where vm_bg (the diods...) logs; set it under $VM_SHARE to keep the logs.
 VM_LOG_DIR=${VM_LOG_DIR:-/tmp/vm-logs}
 export VM_RDMA_IP VM_RDMA_DEV VM_RDMA_NETDEV VM_DIOD_RDMA_PORT VM_LOG_DIR
 # Background processes and mounts made here, for vm_teardown.
