@@ -47,6 +47,7 @@ for _s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
 
 def mount_binary():
     b = os.environ.get("MOUNT_9PRDMA") or os.path.join(REPO, "build", "bin", "mount.9prdma")
+    b = os.path.abspath(b)
     if not os.access(b, os.X_OK):
         sys.exit(f"p9harness: mount.9prdma not found at {b} (set MOUNT_9PRDMA)")
     return b

@@ -1,0 +1,327 @@
+#!/usr/bin/python3
+"""The mount command itself: failures are fast, one line, non-zero, and leave
+nothing mounted and no daemon; mount(8) and fstab-style invocations work;
+umount ends the daemon with every fid clunked and the connection closed."""
+
+import errno
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import p9harness  # noqa: E402
+from p9harness import Diod, Mount, daemon_pids, is_mounted, make_tmpdir, mount_binary, wait_for  # noqa: E402,E501
+
+SERVER = None  # a diod shared by the tests that need a live server
+
+
+def run_mount(args, timeout=30):
+    t = time.monotonic()
+    r = subprocess.run([mount_binary()] + args, capture_output=True, text=True, timeout=timeout)
+    return r, time.monotonic() - t
+
+
+def established(port):
+    out = subprocess.run(["ss", "-Htn", "state", "established", f"( sport = :{port} )"],
+                         capture_output=True, text=True).stdout
+    return len([l for l in out.splitlines() if l.strip()])
+
+
+class Failures(unittest.TestCase):
+    """Each bad mount fails fast, with one line naming the problem."""
+
+    def check_fails(self, args, pattern, code=32):
+        mnt = make_tmpdir("p9mnt-") if "MNT" in args else None
+        args = [mnt if a == "MNT" else a for a in args]
+        r, took = run_mount(args)
+        self.assertEqual(r.returncode, code, r.stderr)
+        lines = r.stderr.strip().splitlines()
+        self.assertEqual(len(lines), 1, r.stderr)
+        self.assertTrue(lines[0].startswith("mount.9prdma: "), lines[0])
+        self.assertRegex(lines[0], pattern)
+        self.assertLess(took, 5.0)
+        if mnt:
+            self.assertFalse(is_mounted(mnt))
+            # Nothing lingers: the forked child reported and exited.
+            self.assertTrue(wait_for(lambda: not daemon_pids(mnt), 2), daemon_pids(mnt))
+        self.assertEqual(r.stdout, "")
+        return lines[0]
+
+    def test_bad_host(self):
+        self.check_fails(["-o", "trans=tcp", "no-such-host.invalid:/x", "MNT"],
+                         r"no-such-host\.invalid")
+
+    def test_closed_port(self):
+        port = p9harness.free_port()
+        self.check_fails(["-o", f"trans=tcp,port={port}", "127.0.0.1:/x", "MNT"],
+                         rf"127\.0\.0\.1.*{port}.*(refused|Connection)")
+
+    def test_missing_export(self):
+        self.check_fails(["-o", f"trans=tcp,port={SERVER.port}", "127.0.0.1:/no/such/export",
+                          "MNT"], r"attach export \"/no/such/export\"")
+
+    def test_bad_option(self):
+        self.check_fails(["-o", f"trans=tcp,port={SERVER.port},bogus=1", SERVER.source, "MNT"],
+                         r"unknown option \"bogus=1\"", code=1)
+        self.check_fails(["-o", "cache=sometimes", SERVER.source, "MNT"], r"cache=sometimes",
+                         code=1)
+        self.check_fails(["-o", "trans=udp", SERVER.source, "MNT"], r"trans=udp", code=1)
+
+    def test_missing_mountpoint(self):
+        missing = os.path.join(make_tmpdir("p9mnt-"), "does-not-exist")
+        line = self.check_fails(["-o", f"trans=tcp,port={SERVER.port}", SERVER.source, missing],
+                                r"does-not-exist")
+        self.assertIn("No such file or directory", line)
+
+    def test_bad_source(self):
+        self.check_fails(["-o", "trans=tcp", "no-colon-here", "MNT"], r"HOST:/EXPORT", code=1)
+
+    def test_server_not_9p(self):
+        # A listener that accepts and says nothing: the session times out.
+        import socket
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        s.listen(1)
+        try:
+            port = s.getsockname()[1]
+            self.check_fails(["-o", f"trans=tcp,port={port},timeout=1", "127.0.0.1:/x", "MNT"],
+                             r"127\.0\.0\.1")
+        finally:
+            s.close()
+
+
+class HelpAndVersion(unittest.TestCase):
+    def test_help(self):
+        r, _ = run_mount(["--help"])
+        self.assertEqual(r.returncode, 0)
+        for word in ("trans=rdma|tcp", "port=", "msize=", "queues=", "uname=", "access=",
+                     "cache=", "timeout=", "debug", "allow_other", "_netdev"):
+            self.assertIn(word, r.stdout)
+
+    def test_version(self):
+        r, _ = run_mount(["--version"])
+        self.assertEqual(r.returncode, 0)
+        self.assertRegex(r.stdout, r"^mount\.9prdma \d+\.\d+\.\d+")
+
+
+class Lifecycle(unittest.TestCase):
+    def test_umount_clunks_every_fid_and_closes(self):
+        server = Diod(debug=True)
+        m = Mount(server, "cache=none")
+        os.makedirs(m.path("a", "b"))
+        for i in range(20):
+            with open(m.path("a", "b", f"f{i}"), "w") as f:
+                f.write("x" * i)
+        os.listdir(m.path("a", "b"))
+        fd = os.open(m.path("a", "b", "f3"), os.O_RDONLY)
+        os.setxattr(m.path("a"), "user.t", b"1")
+        os.getxattr(m.path("a"), "user.t")
+        os.rename(m.path("a", "b", "f4"), m.path("a", "f4"))
+        os.unlink(m.path("a", "b", "f5"))
+        os.unlink(m.path("a", "b", "f3"))  # open: hidden until closed
+        os.close(fd)
+        self.assertEqual(established(server.port), 1)
+        mnt = m.mountpoint
+        self.assertTrue(m.unmount(), "daemon still running after umount")
+        self.assertFalse(is_mounted(mnt))
+        self.assertTrue(wait_for(lambda: established(server.port) == 0, 5))
+        live = live_fids(server.read_log())
+        self.assertEqual(live, set(), f"fids never clunked: {sorted(live)}")
+        self.assertEqual(sorted(os.listdir(os.path.join(server.export, "a", "b"))),
+                         sorted(f"f{i}" for i in range(20) if i not in (3, 4, 5)))
+
+    def test_queues_open_n_connections(self):
+        server = Diod()
+        m = Mount(server, "queues=3")
+        self.assertEqual(established(server.port), 3)
+        # Work from several threads spreads over the channels.
+        subprocess.run(["sh", "-c", " & ".join(
+            f"for i in $(seq 50); do echo $i > {m.path(f't{j}')}; cat {m.path(f't{j}')} "
+            "> /dev/null; done" for j in range(6)) + "; wait"], check=True)
+        self.assertTrue(m.unmount())
+        self.assertTrue(wait_for(lambda: established(server.port) == 0, 5))
+
+    def test_sigterm_unmounts(self):
+        server = Diod()
+        m = Mount(server)
+        pids = daemon_pids(m.mountpoint)
+        self.assertEqual(len(pids), 1)
+        os.kill(pids[0], signal.SIGTERM)
+        self.assertTrue(wait_for(lambda: not is_mounted(m.mountpoint), 5))
+        self.assertTrue(wait_for(lambda: not daemon_pids(m.mountpoint), 5))
+
+    def test_foreground_and_debug_trace(self):
+        server = Diod()
+        mnt = make_tmpdir("p9mnt-")
+        p = subprocess.Popen([mount_binary(), "-f", "-o", f"trans=tcp,port={server.port},debug",
+                              server.source, mnt], stderr=subprocess.PIPE, text=True)
+        try:
+            self.assertTrue(wait_for(lambda: is_mounted(mnt), 10))
+            os.listdir(mnt)
+            subprocess.run(["umount", mnt], check=True)
+            _, err = p.communicate(timeout=10)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        self.assertEqual(p.returncode, 0, err)
+        self.assertRegex(err, r"Tattach")
+        self.assertRegex(err, r"Treaddir")
+
+    def test_rdma_default_falls_back_to_tcp_with_warning(self):
+        server = Diod()
+        mnt = make_tmpdir("p9mnt-")
+        r, _ = run_mount(["-o", f"port={server.port}", server.source, mnt])
+        try:
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertRegex(r.stderr, r"RDMA.*not implemented.*TCP")
+            self.assertTrue(is_mounted(mnt))
+            self.assertEqual(p9harness.mount_entry(mnt)[2], "fuse.9prdma")
+        finally:
+            p9harness.unmount(mnt)
+
+    def test_read_only(self):
+        server = Diod()
+        with open(os.path.join(server.export, "f"), "w") as f:
+            f.write("ro")
+        m = Mount(server, "ro")
+        with open(m.path("f")) as f:
+            self.assertEqual(f.read(), "ro")
+        with self.assertRaises(OSError) as cm:
+            open(m.path("g"), "w")
+        self.assertEqual(cm.exception.errno, errno.EROFS)
+        self.assertIn("ro", p9harness.mount_entry(m.mountpoint)[3].split(","))
+        self.assertTrue(m.unmount())
+
+    def test_access_uid(self):
+        server = Diod()
+        m = Mount(server, "access=65534,allow_other")
+        r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                            "sh", "-c", f"ls {m.mountpoint} >/dev/null && echo ok"],
+                           capture_output=True, text=True)
+        self.assertEqual(r.stdout.strip(), "ok", r.stderr)
+        with self.assertRaises(PermissionError):
+            os.listdir(m.mountpoint)  # root is not uid 65534
+        self.assertTrue(m.unmount())
+
+
+class MountHelper(unittest.TestCase):
+    """mount(8) runs the helper; fstab lines work.
+
+    The helper is installed in a temporary sbin directory that is put on
+    PATH. libmount 2.38 (bookworm) does not search PATH for helpers, only
+    /sbin:/sbin/fs.d:/sbin/fs, so each test runs in a private mount
+    namespace where that directory is overlaid on /usr/sbin (= /sbin).
+    Nothing outside the test sees the overlay or the mounts made in it.
+    """
+
+    def setUp(self):
+        p9harness.tool("unshare", "util-linux")
+        self.sbin = make_tmpdir("p9sbin-")
+        os.symlink(mount_binary(), os.path.join(self.sbin, "mount.9prdma"))
+        self.env = dict(os.environ, PATH=self.sbin + ":" + os.environ.get("PATH", ""))
+
+    def in_namespace(self, script):
+        full = (f"mount -t overlay overlay -o lowerdir={self.sbin}:/usr/sbin /usr/sbin || "
+                "{ echo NO-OVERLAY; exit 0; }\n" + script)
+        r = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c", full],
+                           env=self.env, capture_output=True, text=True, timeout=60)
+        if "NO-OVERLAY" in r.stdout:
+            self.skipTest("overlayfs not available to place the helper in /sbin")
+        return r
+
+    def test_mount_t_9prdma(self):
+        server = Diod()
+        mnt = make_tmpdir("p9mnt-")
+        r = self.in_namespace(f"""
+            set -e
+            mount -t 9prdma -o trans=tcp,port={server.port} {server.source} {mnt}
+            grep " {mnt} fuse.9prdma " /proc/mounts
+            echo via-mount8 > {mnt}/hello
+            umount {mnt}
+            ! grep -q " {mnt} " /proc/mounts
+            echo DONE""")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("DONE", r.stdout)
+        self.assertRegex(r.stdout, rf"^{re.escape(server.source)} {mnt} fuse.9prdma ")
+        with open(os.path.join(server.export, "hello")) as f:
+            self.assertEqual(f.read(), "via-mount8\n")
+        self.assertTrue(wait_for(lambda: not daemon_pids(mnt), 5))
+
+    def test_fstab_line(self):
+        server = Diod()
+        mnt = make_tmpdir("p9mnt-")
+        fstab = os.path.join(make_tmpdir("p9fstab-"), "fstab")
+        with open(fstab, "w") as f:
+            f.write(f"{server.source} {mnt} 9prdma "
+                    f"_netdev,noauto,nofail,x-systemd.automount,trans=tcp,port={server.port},"
+                    "cache=loose,nosuid,nodev 0 0\n")
+        r = self.in_namespace(f"""
+            set -e
+            mount -T {fstab} {mnt}
+            grep " {mnt} fuse.9prdma " /proc/mounts
+            ls {mnt} >/dev/null
+            umount {mnt}
+            echo DONE""")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("DONE", r.stdout)
+        self.assertIn("nosuid", r.stdout)
+        self.assertTrue(wait_for(lambda: not daemon_pids(mnt), 5))
+
+    def test_mount_failure_through_mount8(self):
+        mnt = make_tmpdir("p9mnt-")
+        port = p9harness.free_port()
+        r = self.in_namespace(f"""
+            mount -t 9prdma -o trans=tcp,port={port} 127.0.0.1:/x {mnt}
+            echo "rc=$?"
+            grep -c " {mnt} " /proc/mounts || true""")
+        self.assertRegex(r.stdout, r"rc=[1-9]")
+        self.assertIn("mount.9prdma:", r.stderr)
+        self.assertTrue(r.stdout.strip().endswith("0"), r.stdout)
+        self.assertFalse(daemon_pids(mnt))
+
+
+def live_fids(log):
+    """Fids still held at the end of a diod -d 1 trace (one connection)."""
+    pending = {}
+    live = set()
+    for line in log.splitlines():
+        m = re.search(r"P9_(\w+) tag (\d+)(.*)", line)
+        if not m:
+            continue
+        kind, tag, rest = m.group(1), m.group(2), m.group(3)
+        fields = dict(re.findall(r"(\w+) (-?\d+)", rest))
+        if kind == "TATTACH":
+            pending[tag] = ("add", fields["fid"])
+        elif kind == "TWALK":
+            pending[tag] = ("add", fields["newfid"])
+        elif kind == "TXATTRWALK":
+            pending[tag] = ("add", fields["attrfid"])
+        elif kind in ("TCLUNK", "TREMOVE"):
+            pending[tag] = ("del", fields["fid"])
+        elif kind.startswith("R") and tag in pending:
+            op, fid = pending.pop(tag)
+            if op == "del":
+                live.discard(fid)  # gone even when the reply is Rlerror
+            elif kind != "RLERROR":
+                live.add(fid)
+    return live
+
+
+def main():
+    global SERVER
+    p9harness.require_root()
+    for t, pkg in (("ss", "iproute2"), ("setpriv", "util-linux"), ("mount", "mount")):
+        p9harness.tool(t, pkg)
+    SERVER = Diod()
+    prog = unittest.main(argv=[sys.argv[0], "-v"] + sys.argv[1:], exit=False)
+    sys.exit(0 if prog.result.wasSuccessful() else 1)
+
+
+if __name__ == "__main__":
+    main()
