@@ -51,6 +51,10 @@ class Channel {
   virtual void Close(const absl::Status& why) = 0;
   // Human-readable peer description for logs ("tcp 127.0.0.1:564").
   virtual std::string Describe() const = 0;
+  // A message sent earlier will get no reply after all (it was flushed and
+  // the server answered only the Tflush). Transports that reserve a receive
+  // per request (RDMA) return that reservation; a stream needs nothing.
+  virtual void ForgetReply() {}
 };
 
 }  // namespace p9

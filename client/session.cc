@@ -182,7 +182,14 @@ void Session::FlushAndWait(Call* call) {
   }
   // Rflush arrived. A reply that came before it was already delivered (the
   // delivery thread is serial), so the call is either done or never will be.
-  if (!call->IsDone() && !call->Cancel()) call->WaitUntil(absl::InfiniteFuture());
+  if (call->IsDone()) return;
+  if (call->Cancel()) {
+    // The reply will never come: give back what the transport reserved for
+    // it (an RDMA receive credit), or credits would leak one per flush.
+    channel_->ForgetReply();
+  } else {
+    call->WaitUntil(absl::InfiniteFuture());
+  }
 }
 
 absl::Status Session::ReplyError(const Call* call, const char* request_name) const {

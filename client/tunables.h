@@ -30,6 +30,24 @@ inline constexpr int kWaitSpinIterations = 200;
 inline constexpr uint16_t kDefaultTcpPort = 564;
 inline constexpr uint16_t kDefaultRdmaPort = 5640;
 
+// RDMA (rdma/): the kernel's defaults are sq=32 rq=32; we keep them, so the
+// registered memory of one channel, (sq + rq) x msize, stays 8 MiB at the
+// default RDMA msize — within Debian's default RLIMIT_MEMLOCK for a user.
+inline constexpr uint32_t kDefaultRdmaMsize = 128 * 1024;
+inline constexpr uint32_t kDefaultSendQueueDepth = 32;
+inline constexpr uint32_t kDefaultRecvQueueDepth = 32;
+// Receives the relay keeps posted per connection: at least the deepest
+// client's send queue (the kernel client posts up to its sq).
+inline constexpr uint32_t kRelayRecvDepth = 64;
+// Microseconds the completion thread keeps polling the CQ after it empties
+// before it arms the completion channel and sleeps.
+inline constexpr int kCqSpinMicros = 20;
+// RDMA connection retry counts: 7 means "retry forever" for rnr_retry_count
+// and the maximum for retry_count. The kernel client uses 0/0 and loses its
+// connection under load on Soft-RoCE.
+inline constexpr uint8_t kRdmaRetryCount = 7;
+inline constexpr uint8_t kRdmaRnrRetryCount = 7;
+
 }  // namespace p9::tunables
 
 #endif  // P9_CLIENT_TUNABLES_H_

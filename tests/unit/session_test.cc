@@ -3,6 +3,7 @@
 // written here so every reply order and every malformed reply can be tried.
 #include "client/session.h"
 
+#include <atomic>
 #include <cerrno>
 #include <future>
 #include <string>
@@ -379,6 +380,54 @@ TEST(Session, FidsAreReused) {
   EXPECT_NE(a, kNoFid);
   rig.session->FreeFid(a);
   EXPECT_EQ(rig.session->AllocFid(), a);
+}
+
+// A channel that counts ForgetReply calls and otherwise forwards.
+class CountingChannel : public Channel {
+ public:
+  explicit CountingChannel(std::unique_ptr<Channel> inner) : inner_(std::move(inner)) {}
+  absl::Status Start(ChannelReceiver* r) override { return inner_->Start(r); }
+  absl::Status Send(absl::Span<const uint8_t> m) override { return inner_->Send(m); }
+  uint32_t max_message_size() const override { return inner_->max_message_size(); }
+  void SetReceiveLimit(uint32_t b) override { inner_->SetReceiveLimit(b); }
+  void Close(const absl::Status& why) override { inner_->Close(why); }
+  std::string Describe() const override { return inner_->Describe(); }
+  void ForgetReply() override { forgotten_.fetch_add(1); }
+  int forgotten() const { return forgotten_.load(); }
+
+ private:
+  std::unique_ptr<Channel> inner_;
+  std::atomic<int> forgotten_{0};
+};
+
+// Every request flushed without a reply must hand back what the transport
+// reserved for that reply (an RDMA receive credit), and only those: a reply
+// that beats Rflush consumed its reservation normally.
+TEST(Session, FlushedRequestsReturnTheirReplyReservation) {
+  auto [client_end, server_end] = MakeLoopbackPair(1u << 20);
+  ScriptedServer server(std::move(server_end));
+  auto counting = std::make_unique<CountingChannel>(std::move(client_end));
+  CountingChannel* ch = counting.get();
+  SessionOptions o;
+  o.timeout = absl::Milliseconds(100);
+  auto s = Session::Connect(std::move(counting), o);
+  ASSERT_TRUE(s.ok()) << s.status();
+  constexpr int kRounds = 20;
+  for (int i = 0; i < kRounds; ++i) {
+    auto call = AsyncReadlink(s->get(), i);
+    std::optional<Received> r = server.Next();
+    std::optional<Received> flush = server.Next();
+    ASSERT_TRUE(r.has_value() && flush.has_value());
+    ASSERT_EQ(flush->header.type, static_cast<uint8_t>(MsgType::kTflush));
+    if (i % 2 == 0) {
+      server.Reply(r->header.tag, Rreadlink{"answered"});  // beats the Rflush
+    }
+    server.Reply(flush->header.tag, Rflush{});
+    absl::StatusOr<std::string> res = call.get();
+    EXPECT_EQ(res.ok(), i % 2 == 0);
+  }
+  EXPECT_EQ(ch->forgotten(), kRounds / 2);
+  EXPECT_EQ((*s)->stats().in_flight.load(), 0);
 }
 
 }  // namespace
