@@ -12,9 +12,10 @@ namespace {
 // Relaxed: counters for tests and diagnostics, read when quiescent.
 std::atomic<int> g_event_channels{0}, g_ids{0}, g_pds{0}, g_comp_channels{0}, g_cqs{0}, g_qps{0},
     g_mrs{0};
-// The step to fail next; kCount when none. Exchanged atomically so a
-// failure is injected exactly once.
-std::atomic<int> g_inject{static_cast<int>(Step::kCount)};
+// The step to fail next on this thread; kCount when none. Per thread, so a
+// test can fail the client's setup while its in-process server's accept
+// (another thread) runs normally.
+thread_local int tls_inject = static_cast<int>(Step::kCount);
 
 }  // namespace
 
@@ -52,16 +53,12 @@ const char* StepName(Step s) {
   return "?";
 }
 
-void InjectFailureAt(Step s) { g_inject.store(static_cast<int>(s), std::memory_order_relaxed); }
+void InjectFailureAt(Step s) { tls_inject = static_cast<int>(s); }
 
 absl::Status MaybeInjected(Step s) {
-  int want = static_cast<int>(s);
-  if (g_inject.load(std::memory_order_relaxed) == want &&
-      g_inject.compare_exchange_strong(want, static_cast<int>(Step::kCount),
-                                       std::memory_order_relaxed)) {
-    return ErrnoError(EIO, absl::StrCat(StepName(s), ": injected failure"));
-  }
-  return absl::OkStatus();
+  if (tls_inject != static_cast<int>(s)) return absl::OkStatus();
+  tls_inject = static_cast<int>(Step::kCount);
+  return ErrnoError(EIO, absl::StrCat(StepName(s), ": injected failure"));
 }
 
 LiveCounts Live() {

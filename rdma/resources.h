@@ -35,8 +35,9 @@ enum class Step {
 };
 const char* StepName(Step s);
 
-// Test hook: the next time setup reaches step `s` it fails as if the call
-// had failed with EIO. Reset with InjectFailureAt(Step::kCount). Thread-safe.
+// Test hook: the next time setup on the calling thread reaches step `s`, it
+// fails as if the call had failed with EIO. Reset with
+// InjectFailureAt(Step::kCount).
 void InjectFailureAt(Step s);
 // Returns an error if a failure is injected at `s` (and clears it).
 absl::Status MaybeInjected(Step s);
