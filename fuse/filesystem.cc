@@ -1,9 +1,12 @@
 #include "fuse/filesystem.h"
 
+#include <sys/random.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <ctime>
 #include <utility>
 
 #include "absl/strings/match.h"
@@ -21,6 +24,15 @@ constexpr double kReadonlyTimeout = 300.0;
 constexpr int kMaxDepth = 4096;
 
 constexpr char kSillyPrefix[] = ".9prdma-unlinked-";
+constexpr char kSillyDirName[] = ".9prdma-unlinked";
+
+uint64_t RandomNonce() {
+  uint64_t v = 0;
+  if (getrandom(&v, sizeof(v), 0) != sizeof(v)) {
+    v = static_cast<uint64_t>(getpid()) ^ static_cast<uint64_t>(time(nullptr)) << 20;
+  }
+  return v;
+}
 
 }  // namespace
 
@@ -63,7 +75,10 @@ Fid::~Fid() {
 Filesystem::Filesystem(std::vector<std::unique_ptr<Session>> sessions,
                        const std::vector<uint32_t>& root_fids, const Qid& root_qid,
                        const FsConfig& config)
-    : sessions_(std::move(sessions)), config_(config), policy_(PolicyFor(config.cache)) {
+    : sessions_(std::move(sessions)),
+      config_(config),
+      policy_(PolicyFor(config.cache)),
+      mount_nonce_(RandomNonce()) {
   auto root = std::make_shared<Inode>(kRootIno, root_qid.path, S_IFDIR, channels());
   {
     absl::MutexLock lock(&root->mu);
@@ -88,6 +103,19 @@ void Filesystem::Shutdown() {
   {
     absl::MutexLock lock(&root->mu);
     for (FidRef& f : root->fids) f.reset();
+  }
+  InodeRef silly;
+  {
+    absl::MutexLock lock(&silly_mu_);
+    silly = std::move(silly_dir_);
+  }
+  if (silly != nullptr) {
+    // Leave no empty hidden directory behind (another client may still use
+    // it: then it is not empty and stays).
+    DropAllFids(silly);
+    absl::StatusOr<FidRef> rf = FidOn(table_->root(), 0);
+    if (rf.ok()) (void)RemoveName(*rf, kSillyDirName, true);
+    silly.reset();
   }
   P9_LOG(kInfo, "unmount: released %zu inodes and the root on %d channel(s)", n, channels());
   for (auto& s : sessions_) s->Close(absl::CancelledError("unmounted"));
@@ -228,10 +256,40 @@ absl::StatusOr<Rgetattr> Filesystem::GetattrChecked(const FidRef& f, uint64_t qi
   return a;
 }
 
+void Filesystem::Retire(uint64_t qid_path) {
+  if (InodeRef cur = table_->FindByQidPath(qid_path); cur != nullptr && !cur->is_dir()) {
+    // A file with other links is not gone: only this name is.
+    absl::MutexLock lock(&cur->mu);
+    if (cur->has_attr && cur->last_attr.nlink > 1) return;
+  }
+  InodeRef old = table_->Retire(qid_path);
+  if (old == nullptr) return;
+  DropAllFids(old);
+  InodeRef parent;  // released outside the lock
+  absl::MutexLock lock(&old->mu);
+  parent = std::move(old->parent);
+}
+
 absl::StatusOr<Rgetattr> Filesystem::GetattrInode(const InodeRef& inode, int c,
                                                   const FidRef& open_fid) {
+  if (inode->removed.load(std::memory_order_relaxed)) {
+    // Whatever the server now has under its path or number is another
+    // file: report the last attributes, with no links left.
+    absl::MutexLock lock(&inode->mu);
+    if (inode->has_attr) {
+      Rgetattr a = inode->last_attr;
+      a.nlink = 0;
+      return a;
+    }
+  }
   absl::StatusOr<Rgetattr> r =
       WithFid(inode, c, [&](const FidRef& f) { return GetattrChecked(f, inode->qid_path); });
+  auto remember = [&](const Rgetattr& a) {
+    absl::MutexLock lock(&inode->mu);
+    inode->last_attr = a;
+    inode->has_attr = true;
+  };
+  if (r.ok()) remember(*r);
   if (r.ok() || !IsStale(r.status())) return r;
   std::vector<FidRef> candidates;
   if (open_fid != nullptr) candidates.push_back(open_fid);
@@ -243,7 +301,10 @@ absl::StatusOr<Rgetattr> Filesystem::GetattrInode(const InodeRef& inode, int c,
   }
   for (const FidRef& f : candidates) {
     absl::StatusOr<Rgetattr> a = GetattrChecked(f, inode->qid_path);
-    if (a.ok()) return a;
+    if (a.ok()) {
+      remember(*a);
+      return a;
+    }
   }
   return r;
 }
@@ -282,6 +343,8 @@ InodeRef Filesystem::EnterInode(const InodeRef& parent, const std::string& name,
     }
     FidRef old;
     absl::MutexLock lock(&inode->mu);
+    inode->last_attr = attr;
+    inode->has_attr = true;
     if (!cycle) {
       inode->parent = parent;
       inode->name = name;
@@ -367,8 +430,38 @@ void Filesystem::FixOwner(fuse_req_t req, const FidRef& parent_fid, const FidRef
 }
 
 std::string Filesystem::SillyName(uint64_t ino) {
-  return absl::StrFormat("%s%x-%d", kSillyPrefix, ino,
+  return absl::StrFormat("%s%016x-%x-%d", kSillyPrefix, mount_nonce_, ino,
                          silly_counter_.fetch_add(1, std::memory_order_relaxed));
+}
+
+bool Filesystem::IsSillyDirName(uint64_t dir_ino, const std::string& name) {
+  return dir_ino == kRootIno && name == kSillyDirName;
+}
+
+absl::StatusOr<InodeRef> Filesystem::SillyDir() {
+  absl::MutexLock lock(&silly_mu_);
+  if (silly_dir_ != nullptr) return silly_dir_;
+  InodeRef root = table_->root();
+  absl::StatusOr<FidRef> rf = FidOn(root, 0);
+  if (!rf.ok()) return rf.status();
+  absl::StatusOr<std::pair<FidRef, Qid>> w = WalkName(*rf, kSillyDirName);
+  if (!w.ok() && ToErrno(w.status()) == ENOENT) {
+    absl::StatusOr<Qid> made = (*rf)->session()->Mkdir((*rf)->num(), kSillyDirName, 0700, 0);
+    if (!made.ok() && ToErrno(made.status()) != EEXIST) return made.status();
+    w = WalkName(*rf, kSillyDirName);
+  }
+  if (!w.ok()) return w.status();
+  if (!(w->second.type & kQtDir)) return ErrnoError(ENOTDIR, kSillyDirName);
+  // Node id 0: this inode is never handed to the kernel.
+  auto dir = std::make_shared<Inode>(0, w->second.path, S_IFDIR, channels());
+  {
+    absl::MutexLock dl(&dir->mu);
+    dir->parent = root;
+    dir->name = kSillyDirName;
+    dir->fids[0] = std::move(w->first);
+  }
+  silly_dir_ = dir;
+  return dir;
 }
 
 bool Filesystem::IsSillyName(const std::string& name) {
@@ -378,9 +471,16 @@ bool Filesystem::IsSillyName(const std::string& name) {
 absl::Status Filesystem::RemoveName(const FidRef& dir, const std::string& name, bool is_dir) {
   Session* s = dir->session();
   if (!no_unlinkat.load(std::memory_order_relaxed)) {
+    // A removed directory is dead for good in the kernel: learn its qid
+    // first so a new directory with the same number gets a new node id.
+    absl::StatusOr<std::pair<FidRef, Qid>> w;
+    if (is_dir) w = WalkName(dir, name);
     absl::Status st = s->Unlinkat(dir->num(), name, is_dir ? kAtRemoveDir : 0);
     int e = ToErrno(st);
-    if (e != EOPNOTSUPP && e != ENOSYS) return st;
+    if (e != EOPNOTSUPP && e != ENOSYS) {
+      if (st.ok() && is_dir && w.ok()) Retire(w->second.path);
+      return st;
+    }
     no_unlinkat.store(true, std::memory_order_relaxed);
     P9_LOG(kInfo, "server has no Tunlinkat; using Twalk + Tremove");
   }
@@ -389,7 +489,9 @@ absl::Status Filesystem::RemoveName(const FidRef& dir, const std::string& name, 
   bool d = (w->second.type & kQtDir) != 0;
   if (is_dir && !d) return ErrnoError(ENOTDIR, "rmdir of a non-directory");
   if (!is_dir && d) return ErrnoError(EISDIR, "unlink of a directory");
-  return Remove(w->first);
+  absl::Status st = Remove(w->first);
+  if (st.ok()) Retire(w->second.path);
+  return st;
 }
 
 void Filesystem::RemoveSilly(const InodeRef& inode) {

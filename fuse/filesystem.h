@@ -14,6 +14,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "client/errors.h"
 #include "client/messages.h"
 #include "client/session.h"
@@ -120,6 +121,12 @@ class Filesystem {
   InodeRef EnterInode(const InodeRef& parent, const std::string& name, const FidRef& f,
                       const Rgetattr& attr, fuse_entry_param* e);
   void UndoEntry(uint64_t ino) { (void)inodes().Forget(ino, 1); }
+  // The file of qid_path was removed through this mount: its inode (if
+  // any) becomes a new incarnation's stranger. Its path-walked fids would
+  // name whatever takes its place on a path-based server, so they go, and
+  // it can no longer be walked to; fstat reports its last attributes.
+  // Not for a file that had other links (only a name went).
+  void Retire(uint64_t qid_path);
   // A negative entry (ENOENT) with the policy's negative timeout.
   void FillNegativeEntry(fuse_entry_param* e) const;
   void FillStat(const Rgetattr& a, struct stat* st) const;
@@ -139,8 +146,14 @@ class Filesystem {
   // --- Files unlinked while open.
   // Regular-file handles open on this mount.
   std::atomic<int64_t> open_files{0};
+  // Unique hidden name for a file unlinked while open.
   std::string SillyName(uint64_t ino);
   static bool IsSillyName(const std::string& name);
+  // The directory at the export root where such files wait for their last
+  // close (made on first use; hidden from the root's listing and lookups),
+  // so the directory they were unlinked from can be removed meanwhile.
+  absl::StatusOr<InodeRef> SillyDir();
+  static bool IsSillyDirName(uint64_t dir_ino, const std::string& name);
   // Removes `name` from directory `dir` (Tunlinkat, or walk + Tremove on
   // servers without it). `is_dir` selects rmdir semantics.
   absl::Status RemoveName(const FidRef& dir, const std::string& name, bool is_dir);
@@ -157,6 +170,10 @@ class Filesystem {
   const CachePolicy policy_;
   std::unique_ptr<InodeTable> table_;
   std::atomic<uint64_t> silly_counter_{0};
+  // Random per mount, so several clients never pick the same hidden name.
+  const uint64_t mount_nonce_;
+  absl::Mutex silly_mu_;
+  InodeRef silly_dir_ ABSL_GUARDED_BY(silly_mu_);
   mutable std::atomic<int> next_thread_channel_{0};
   std::atomic<bool> shut_down_{false};
 };

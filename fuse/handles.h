@@ -33,7 +33,7 @@ struct FileHandle {
 
 struct DirHandle {
   InodeRef inode;
-  FidRef fid;  // opened
+  FidRef fid;  // opened; null for a directory removed through this mount
 
   // The kernel reads a directory sequentially; Treaddir entries that did not
   // fit its buffer are kept for the next call (at offset pending_from).

@@ -38,7 +38,35 @@ InodeRef InodeTable::Get(uint64_t ino) const {
   return it == by_ino_.end() ? nullptr : it->second.inode;
 }
 
-InodeRef InodeTable::FindByQidPath(uint64_t qid_path) const { return Get(map_.ToIno(qid_path)); }
+InodeRef InodeTable::FindByQidPath(uint64_t qid_path) const {
+  if (qid_path == root_->qid_path) return root_;
+  absl::MutexLock lock(&mu_);
+  auto q = by_qid_.find(qid_path);
+  if (q == by_qid_.end()) return nullptr;
+  auto it = by_ino_.find(q->second);
+  return it == by_ino_.end() ? nullptr : it->second.inode;
+}
+
+uint64_t InodeTable::NewNodeId(uint64_t qid_path) {
+  // st_ino's number when free (handy when reading traces), else a spare.
+  uint64_t id = map_.ToIno(qid_path);
+  while (id == kRootIno || id == 0 || by_ino_.contains(id)) id = next_spare_id_++;
+  return id;
+}
+
+InodeRef InodeTable::Retire(uint64_t qid_path) {
+  if (qid_path == root_->qid_path) return nullptr;
+  absl::MutexLock lock(&mu_);
+  auto q = by_qid_.find(qid_path);
+  if (q == by_qid_.end()) return nullptr;
+  InodeRef out;
+  if (auto it = by_ino_.find(q->second); it != by_ino_.end()) {
+    out = it->second.inode;
+    out->removed.store(true, std::memory_order_relaxed);
+  }
+  by_qid_.erase(q);
+  return out;
+}
 
 InodeRef InodeTable::Forget(uint64_t ino, uint64_t n) {
   if (ino == kRootIno) return nullptr;
@@ -51,6 +79,9 @@ InodeRef InodeTable::Forget(uint64_t ino, uint64_t n) {
   }
   InodeRef out = std::move(it->second.inode);
   by_ino_.erase(it);
+  if (auto q = by_qid_.find(out->qid_path); q != by_qid_.end() && q->second == ino) {
+    by_qid_.erase(q);
+  }
   return out;
 }
 
@@ -69,6 +100,7 @@ std::vector<InodeRef> InodeTable::Clear() {
   out.reserve(by_ino_.size());
   for (auto& [ino, e] : by_ino_) out.push_back(std::move(e.inode));
   by_ino_.clear();
+  by_qid_.clear();
   return out;
 }
 

@@ -12,19 +12,21 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
+#include "client/messages.h"
 #include "fuse/fid.h"
 
 namespace p9::fuse {
 
-// FUSE's inode number of the mount root.
+// FUSE's node id of the mount root.
 inline constexpr uint64_t kRootIno = 1;
 
-// qid.path → FUSE inode number, a bijection fixed for the life of the mount:
-// the number is qid.path itself, except that the root's qid.path becomes 1
-// and a file whose qid.path is 1 takes the root's old number (a swap), and
-// qid.path 0 (never a valid FUSE inode) becomes 2^64-1 (if the root's
-// qid.path is 0, qid.path 1 takes 2^64-1 instead). qid.path 2^64-1 itself
-// cannot be told apart from that spare; no server we know produces it.
+// qid.path → st_ino shown to users, a bijection fixed for the life of the
+// mount: the number is qid.path itself, except that the root's qid.path
+// becomes 1 and a file whose qid.path is 1 takes the root's old number (a
+// swap), and qid.path 0 (which readdir callers treat as "no entry") becomes
+// 2^64-1 (if the root's qid.path is 0, qid.path 1 takes 2^64-1 instead).
+// qid.path 2^64-1 itself cannot be told apart from that spare; no server we
+// know produces it.
 class InoMap {
  public:
   explicit InoMap(uint64_t root_qid_path) : root_(root_qid_path) {}
@@ -45,6 +47,10 @@ class Inode {
   Inode(const Inode&) = delete;
   Inode& operator=(const Inode&) = delete;
 
+  // The FUSE node id. Not st_ino (that is InoMap(qid_path)): servers reuse
+  // inode numbers at once (ext4 does), while the kernel may still hold the
+  // old file's inode (an rmdir'ed directory is dead for good), so each
+  // incarnation of a qid.path gets its own node id.
   const uint64_t ino;
   const uint64_t qid_path;
   // S_IFMT bits from the latest getattr (a server may reuse an inode number
@@ -67,26 +73,38 @@ class Inode {
   // hidden name instead (like NFS's silly rename) and goes on last release.
   bool silly_pending ABSL_GUARDED_BY(mu) = false;
   bool silly ABSL_GUARDED_BY(mu) = false;
+  // The latest attributes the server gave; what fstat of a removed file
+  // reports (with nlink 0) when a path-based server can no longer stat it.
+  Rgetattr last_attr ABSL_GUARDED_BY(mu);
+  bool has_attr ABSL_GUARDED_BY(mu) = false;
+  // Removed through this mount (see InodeTable::Retire). Relaxed: a flag
+  // read only to pick what to report after the server said ENOENT.
+  std::atomic<bool> removed{false};
 };
 
 using InodeRef = std::shared_ptr<Inode>;
 
 class InodeTable {
  public:
-  // `root` must have ino kRootIno; it is never forgotten.
+  // `root` must have node id kRootIno; it is never forgotten.
   InodeTable(uint64_t root_qid_path, InodeRef root);
 
   const InoMap& map() const { return map_; }
   InodeRef root() const { return root_; }
 
-  // The inode the kernel knows as `ino`, or null.
+  // The inode the kernel knows as node id `ino`, or null.
   InodeRef Get(uint64_t ino) const;
-  // The inode of qid_path if the kernel knows it, or null.
+  // The current incarnation of qid_path if the kernel knows it, or null.
   InodeRef FindByQidPath(uint64_t qid_path) const;
-  // Returns the inode of `qid_path`, creating it with `make` if the kernel
-  // does not know it, and adds one to its lookup count.
+  // Returns the current incarnation of `qid_path`, creating one with
+  // make(node_id) if there is none, and adds one to its lookup count.
   template <typename Make>
   InodeRef Acquire(uint64_t qid_path, Make make);
+  // The file of qid_path was removed through this mount: the next file the
+  // server gives that number is a new incarnation with a new node id. The
+  // old inode stays known by its node id until the kernel forgets it.
+  // Returns that old inode, if the kernel knew it.
+  InodeRef Retire(uint64_t qid_path);
   // Undoes `n` lookups. Returns the inode if its count reached zero (it is
   // then out of the table); the caller drops it outside any lock.
   InodeRef Forget(uint64_t ino, uint64_t n);
@@ -102,20 +120,32 @@ class InodeTable {
     InodeRef inode;
     uint64_t nlookup = 0;
   };
+  uint64_t NewNodeId(uint64_t qid_path) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
   const InoMap map_;
   const InodeRef root_;
   mutable absl::Mutex mu_;
   absl::flat_hash_map<uint64_t, Entry> by_ino_ ABSL_GUARDED_BY(mu_);
+  // qid.path → node id of its current incarnation.
+  absl::flat_hash_map<uint64_t, uint64_t> by_qid_ ABSL_GUARDED_BY(mu_);
+  // Node ids handed out when st_ino's number is taken by an old incarnation.
+  uint64_t next_spare_id_ ABSL_GUARDED_BY(mu_) = 1ULL << 63;
 };
 
 template <typename Make>
 InodeRef InodeTable::Acquire(uint64_t qid_path, Make make) {
-  uint64_t ino = map_.ToIno(qid_path);
-  if (ino == kRootIno) return root_;
+  if (qid_path == root_->qid_path) return root_;
   absl::MutexLock lock(&mu_);
-  Entry& e = by_ino_[ino];
-  if (e.inode == nullptr) e.inode = make(ino);
-  ++e.nlookup;
+  if (auto q = by_qid_.find(qid_path); q != by_qid_.end()) {
+    Entry& e = by_ino_[q->second];
+    ++e.nlookup;
+    return e.inode;
+  }
+  uint64_t id = NewNodeId(qid_path);
+  Entry& e = by_ino_[id];
+  e.inode = make(id);
+  e.nlookup = 1;
+  by_qid_[qid_path] = id;
   return e.inode;
 }
 

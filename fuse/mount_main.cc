@@ -246,7 +246,11 @@ int Main(int argc, char** argv) {
   std::string mountpoint = real;
   free(real);
   struct stat st;
-  if (stat(mountpoint.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+  if (stat(mountpoint.c_str(), &st) != 0) {
+    fprintf(stderr, "%s: mount point %s: %s\n", kProg, mountpoint.c_str(), strerror(errno));
+    return kExitMountFailure;
+  }
+  if (!S_ISDIR(st.st_mode)) {
     fprintf(stderr, "%s: mount point %s is not a directory\n", kProg, mountpoint.c_str());
     return kExitMountFailure;
   }

@@ -5,6 +5,7 @@
 #define P9_FUSE_OPS_H_
 
 #include <cerrno>
+#include <cstring>
 #include <exception>
 
 #include "absl/status/status.h"
@@ -29,17 +30,21 @@ inline Filesystem* Fs(fuse_req_t req) { return static_cast<Filesystem*>(fuse_req
 
 // fuse_reply_err as a void call, so `return Err(req, E);` works in bodies
 // that also `return ReplyStatus(...)`.
-inline void Err(fuse_req_t req, int err) { fuse_reply_err(req, err); }
+inline void Err(fuse_req_t req, int err) {
+  if (err != 0) P9_LOG(kDebug, "reply: %s", strerror(err));
+  fuse_reply_err(req, err);
+}
 
 inline void ReplyStatus(fuse_req_t req, const absl::Status& st) {
-  int e = ToErrno(st);
-  fuse_reply_err(req, e == 0 ? 0 : e);
+  if (!st.ok()) P9_LOG(kDebug, "reply: %s", st.ToString());
+  fuse_reply_err(req, ToErrno(st));
 }
 
 // Runs an operation body; an escaping exception becomes EIO (or, for
 // no-reply operations, fuse_reply_none).
 template <typename F>
 void Run(fuse_req_t req, const char* op, F&& body) {
+  P9_LOG(kDebug, "FUSE %s", op);
   try {
     body();
   } catch (const std::exception& e) {

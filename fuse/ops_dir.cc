@@ -22,6 +22,10 @@ void DoReaddir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file
   Filesystem* fs = Fs(req);
   DirHandle* h = DirOf(fi);
   (void)ino;
+  if (h->fid == nullptr) {  // a removed directory: empty
+    fuse_reply_buf(req, nullptr, 0);
+    return;
+  }
   std::vector<char> buf(size);
   size_t used = 0;
   uint64_t cur = static_cast<uint64_t>(off);
@@ -50,6 +54,10 @@ void DoReaddir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file
     bool full = false;
     for (; i < entries.size(); ++i) {
       const Dirent& d = entries[i];
+      if (Filesystem::IsSillyDirName(h->inode->ino, d.name)) {
+        cur = d.offset;  // files unlinked while open wait there, unseen
+        continue;
+      }
       size_t left = size - used;
       if (!plus) {
         struct stat st = {};
@@ -108,6 +116,16 @@ void Opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     if (!fs->Allowed(req)) return Err(req, EACCES);
     InodeRef inode = fs->inodes().Get(ino);
     if (inode == nullptr) return Err(req, ESTALE);
+    if (inode->removed.load(std::memory_order_relaxed)) {
+      // A directory removed through this mount (someone's cwd, say): it
+      // is empty, and the server may already have another file under its
+      // number, so nothing is opened there.
+      auto* h = new DirHandle;
+      h->inode = inode;
+      fi->fh = reinterpret_cast<uintptr_t>(h);
+      if (fuse_reply_open(req, fi) != 0) delete h;
+      return;
+    }
     const uint32_t flags = OpenFlagsToDotl(O_RDONLY | O_DIRECTORY, false);
     absl::StatusOr<FidRef> of =
         fs->WithFid(inode, fs->PickChannel(), [&](const FidRef& f) -> absl::StatusOr<FidRef> {
@@ -150,6 +168,7 @@ void Fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi) 
   (void)ino;
   Run(req, "fsyncdir", [&] {
     DirHandle* h = DirOf(fi);
+    if (h->fid == nullptr) return Err(req, 0);
     ReplyStatus(req, h->fid->session()->Fsync(h->fid->num(), datasync != 0));
   });
 }

@@ -69,9 +69,11 @@ absl::Status FidsOnOneChannel(Filesystem* fs, const InodeRef& a, const InodeRef&
 }
 
 // Renames `target` (an inode with open handles, reached through fid `f`
-// as `name` in `dir`) to a hidden name in the same directory, so its open
-// handles keep a name to stat on path-based servers. Returns false if it
-// did not happen (then the caller removes it normally).
+// as a name in `dir`) to a hidden name, so its open handles keep a name to
+// stat and truncate through on path-based servers (diod), like NFS's silly
+// rename. The hidden name is in the export's hidden directory so that `dir`
+// can be removed meanwhile; in `dir` itself if that is impossible. Returns
+// false if nothing was renamed (the caller then removes it normally).
 bool SillyRename(Filesystem* fs, const InodeRef& dir, const FidRef& dir_fid, const InodeRef& target,
                  const FidRef& f) {
   {
@@ -80,14 +82,22 @@ bool SillyRename(Filesystem* fs, const InodeRef& dir, const FidRef& dir_fid, con
     target->silly_pending = true;
   }
   std::string silly = fs->SillyName(target->ino);
-  absl::Status st = f->session()->Rename(f->num(), dir_fid->num(), silly);
+  InodeRef where = dir;
+  absl::Status st = absl::UnavailableError("no hidden directory");
+  if (absl::StatusOr<InodeRef> sd = fs->SillyDir(); sd.ok()) {
+    if (absl::StatusOr<FidRef> sf = fs->FidOn(*sd, f->channel()); sf.ok()) {
+      st = f->session()->Rename(f->num(), (*sf)->num(), silly);
+      if (st.ok()) where = *sd;
+    }
+  }
+  if (!st.ok()) st = f->session()->Rename(f->num(), dir_fid->num(), silly);
   bool remove_now = false;
   {
     std::vector<FidRef> old;
     absl::MutexLock lock(&target->mu);
     target->silly_pending = false;
     if (st.ok()) {
-      target->parent = dir;
+      target->parent = where;
       target->name = silly;
       target->silly = true;
       for (FidRef& g : target->fids) {
@@ -126,6 +136,7 @@ void DoRemove(fuse_req_t req, fuse_ino_t parent, const char* name, bool is_dir) 
     return Err(req, 0);
   }
   absl::Status st = fs->Remove(w->first);
+  if (st.ok()) fs->Retire(w->second.path);
   if (st.ok() && target != nullptr) {
     bool was_here;
     {
@@ -148,7 +159,8 @@ void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
     absl::StatusOr<FidRef> pf = fs->AnyFid(dir, fs->PickChannel());
     if (!pf.ok()) return ReplyStatus(req, pf.status());
     std::string n(name);
-    absl::StatusOr<std::pair<FidRef, Qid>> w = fs->WalkName(*pf, n);
+    absl::StatusOr<std::pair<FidRef, Qid>> w =
+        Filesystem::IsSillyDirName(parent, n) ? ErrnoError(ENOENT, "hidden") : fs->WalkName(*pf, n);
     if (!w.ok()) {
       if (ToErrno(w.status()) == ENOENT && fs->policy().negative_timeout > 0) {
         fuse_entry_param e;
@@ -345,13 +357,15 @@ void Rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newp
     absl::StatusOr<std::pair<FidRef, Qid>> w = fs->WalkName(pf, from);
     if (!w.ok()) return ReplyStatus(req, w.status());
     Session* s = pf->session();
-    // An open file about to be replaced keeps a (hidden) name, as on unlink.
-    if (fs->open_files.load(std::memory_order_relaxed) > 0 && !Filesystem::IsSillyName(to)) {
-      absl::StatusOr<std::pair<FidRef, Qid>> tw = fs->WalkName(npf, to);
-      if (tw.ok() && tw->second.path != w->second.path && !(tw->second.type & kQtDir)) {
-        if (InodeRef t = fs->inodes().FindByQidPath(tw->second.path); t != nullptr) {
-          SillyRename(fs, ndir, npf, t, tw->first);
-        }
+    // The file this rename replaces, if any: it goes away (a new file with
+    // its number is a new incarnation), and if it is open here it keeps a
+    // hidden name, as on unlink.
+    absl::StatusOr<std::pair<FidRef, Qid>> tw = fs->WalkName(npf, to);
+    bool replaces = tw.ok() && tw->second.path != w->second.path;
+    if (replaces && fs->open_files.load(std::memory_order_relaxed) > 0 &&
+        !(tw->second.type & kQtDir) && !Filesystem::IsSillyName(to)) {
+      if (InodeRef t = fs->inodes().FindByQidPath(tw->second.path); t != nullptr) {
+        if (SillyRename(fs, ndir, npf, t, tw->first)) replaces = false;
       }
     }
     // Trename moves the walked fid with the file (diod updates that fid's
@@ -363,6 +377,7 @@ void Rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newp
       fid_moved = false;
     }
     if (!st.ok()) return ReplyStatus(req, st);
+    if (replaces) fs->Retire(tw->second.path);
     if (InodeRef moved = fs->inodes().FindByQidPath(w->second.path); moved != nullptr) {
       {
         std::vector<FidRef> old;

@@ -298,6 +298,18 @@ class Files(Base):
         os.close(fd2)
         self.assertEmptySoon(self.e)
 
+    def test_rmdir_after_unlinking_open_file(self):
+        os.mkdir(self.mp("d"))
+        fd = os.open(self.mp("d", "f"), os.O_CREAT | os.O_RDWR, 0o644)
+        os.write(fd, b"abc")
+        os.unlink(self.mp("d", "f"))
+        os.rmdir(self.mp("d"))  # the open file does not keep it busy
+        self.assertFalse(os.path.exists(self.ep("d")))
+        self.assertEqual(os.fstat(fd).st_size, 3)
+        self.assertEqual(os.pread(fd, 3, 0), b"abc")
+        os.close(fd)
+        self.assertNotIn(".9prdma-unlinked", os.listdir(MNT.mountpoint))
+
     def test_rename_over_open_file(self):
         self.write(self.mp("old"), b"old contents")
         self.write(self.mp("new"), b"new")
@@ -388,6 +400,39 @@ class Names(Base):
         os.rmdir(self.mp("d"))
         self.assertFalse(os.path.exists(self.ep("d")))
         self.assertErrno(errno.ENOENT, os.rmdir, self.mp("d"))
+
+    def test_recreate_after_remove(self):
+        # ext4 hands a freed inode number to the next new file at once, while
+        # the kernel may still hold the removed inode (here: as a cwd, which
+        # the server knows nothing of). A removed directory is dead for good,
+        # so the new one must get a new FUSE node id (st_ino stays qid.path).
+        cwd = os.getcwd()
+        try:
+            for i in range(10):
+                os.mkdir(self.mp("d"))
+                old_ino = os.stat(self.mp("d")).st_ino
+                os.chdir(self.mp("d"))
+                os.rmdir(self.mp("d"))
+                os.mkdir(self.mp("d"))
+                with open(self.mp("d", "g"), "w") as f:
+                    f.write(str(i))
+                self.assertEqual(os.listdir(self.ep("d")), ["g"])
+                self.assertEqual(os.listdir("."), [])  # the removed one, still our cwd
+                self.assertEqual(os.stat(".").st_nlink, 0)
+                self.assertEqual(os.stat(".").st_ino, old_ino)
+                os.chdir(cwd)
+                self.assertEqual(os.stat(self.mp("d")).st_ino, os.stat(self.ep("d")).st_ino)
+                os.unlink(self.mp("d", "g"))
+                os.rmdir(self.mp("d"))
+                # Files too: replaced by rename, then a new file by that name.
+                self.write(self.mp("x"), b"1")
+                os.rename(self.mp("x"), self.mp("y"))
+                self.write(self.mp("x"), b"2")
+                self.assertEqual(self.read(self.mp("x")), b"2")
+                os.unlink(self.mp("x"))
+                os.unlink(self.mp("y"))
+        finally:
+            os.chdir(cwd)
 
     def test_unlink(self):
         self.write(self.mp("f"), b"x")
