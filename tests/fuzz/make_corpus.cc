@@ -1,0 +1,219 @@
+// Generates the committed seed corpus, tests/fuzz/corpus/<Decoder>/<seed>,
+// from filled messages, and checks that the committed corpus is current.
+//
+//   p9_make_corpus DIR                  (re)writes every seed under DIR
+//   p9_make_corpus --check DIR NAME...  fails unless NAME... (the decoder
+//                                       list in tests/fuzz/CMakeLists.txt)
+//                                       is exactly DecoderNames() and DIR
+//                                       holds every seed, byte for byte
+//
+// Seeds are few and small on purpose: each decoder gets a valid message with
+// every field set, an empty one, long lists where it has any, and a few
+// near-misses (cut short, one byte extra, over a limit) so the fuzzer starts
+// right at the rejection paths.
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <string>
+#include <system_error>
+#include <tuple>
+#include <type_traits>
+#include <vector>
+
+#include "client/codec.h"
+#include "client/messages.h"
+#include "client/protocol.h"
+#include "client/wire.h"
+#include "tests/fuzz/decoders.h"
+#include "tests/fuzz/message_fill.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using p9_test::Encode;
+using p9_test::FillOptions;
+using p9_test::MessageFiller;
+using p9_test::PatchSizeField;
+
+using Bytes = std::vector<uint8_t>;
+// decoder name → seed name → contents.
+using Corpus = std::map<std::string, std::map<std::string, Bytes>>;
+
+template <typename T>
+constexpr bool kIsVariableList =
+    std::is_same_v<T, p9::WalkNames> || std::is_same_v<T, p9::WalkQids> ||
+    std::is_same_v<T, p9::DirentList> || std::is_same_v<T, p9::Bytes>;
+
+// Whether M has a field whose length is a count on the wire (worth a seed
+// with a long list / payload).
+template <typename M>
+constexpr bool HasListField() {
+  using Tuple = decltype(std::declval<const M&>().Fields());
+  return []<size_t... I>(std::index_sequence<I...>) {
+    return (kIsVariableList<std::decay_t<std::tuple_element_t<I, Tuple>>> || ...);
+  }
+  (std::make_index_sequence<std::tuple_size_v<Tuple>>());
+}
+
+Bytes Cut(Bytes b, size_t drop) {
+  b.resize(b.size() - std::min(drop, b.size()));
+  PatchSizeField(b);
+  return b;
+}
+
+Bytes Extend(Bytes b, uint8_t extra) {
+  b.push_back(extra);
+  PatchSizeField(b);
+  return b;
+}
+
+// Tag as real traffic has it: NOTAG only for version messages.
+template <typename M>
+uint16_t TagFor() {
+  return M::kType == p9::MsgType::kTversion || M::kType == p9::MsgType::kRversion ? p9::kNoTag
+                                                                                  : 0x0102;
+}
+
+template <typename M>
+void AddMessageSeeds(Corpus& corpus) {
+  std::map<std::string, Bytes>& seeds = corpus[M::kName];
+  const Bytes filled = Encode(MessageFiller().Make<M>(), TagFor<M>());
+  seeds["filled"] = filled;
+  seeds["zero"] = Encode(M{}, 0);
+  if constexpr (HasListField<M>()) {
+    seeds["wide"] = Encode(
+        MessageFiller({.list_size = 16, .data_size = 300, .seed = 101}).Make<M>(), TagFor<M>());
+  }
+  if (filled.size() > p9::kHeaderSize) seeds["truncated"] = Cut(filled, 1);
+  seeds["trailing"] = Extend(filled, 0xAA);
+}
+
+// One more walk element than the protocol allows.
+void AddWalkLimitSeeds(Corpus& corpus) {
+  p9::Twalk tw = MessageFiller().Make<p9::Twalk>();
+  tw.wnames.names.assign(p9::kMaxWalkElements + 1, "x");
+  corpus[p9::Twalk::kName]["nwname17"] = Encode(tw, 0x0102);
+  p9::Rwalk rw = MessageFiller().Make<p9::Rwalk>();
+  rw.wqids.qids.assign(p9::kMaxWalkElements + 1, p9::Qid{p9::kQtDir, 1, 2});
+  corpus[p9::Rwalk::kName]["nwqid17"] = Encode(rw, 0x0102);
+}
+
+Bytes DirentPayload(const FillOptions& options) {
+  Bytes out;
+  p9::Encoder e(&out);
+  p9::wire_field::Put(e, MessageFiller(options).Make<p9::Rreaddir>().entries);
+  return Bytes(out.begin() + 4, out.end());  // ParseDirents takes no count[4]
+}
+
+void AddDirentSeeds(Corpus& corpus) {
+  std::map<std::string, Bytes>& seeds = corpus[p9_test::kDirentsDecoder];
+  seeds["filled"] = DirentPayload({});
+  seeds["one"] = DirentPayload({.list_size = 1});
+  seeds["wide"] = DirentPayload({.list_size = 16, .seed = 101});
+  Bytes cut = seeds["filled"];
+  cut.pop_back();
+  seeds["truncated"] = cut;
+}
+
+void AddHeaderSeeds(Corpus& corpus) {
+  std::map<std::string, Bytes>& seeds = corpus[p9_test::kHeaderDecoder];
+  seeds["filled"] = Encode(MessageFiller().Make<p9::Twalk>(), 0x0102);
+  seeds["header_only"] = Encode(p9::Rclunk{}, 0x0102);
+  seeds["short"] = Bytes(seeds["header_only"].begin(), seeds["header_only"].end() - 1);
+  Bytes oversize = seeds["filled"];
+  oversize[0] ^= 0x40;  // size field no longer matches the length
+  seeds["oversize"] = oversize;
+}
+
+Corpus Generate() {
+  Corpus corpus;
+  p9::ForEachMessageType([&](auto m) { AddMessageSeeds<decltype(m)>(corpus); });
+  AddWalkLimitSeeds(corpus);
+  AddDirentSeeds(corpus);
+  AddHeaderSeeds(corpus);
+  return corpus;
+}
+
+bool ReadFile(const fs::path& path, Bytes* out) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return false;
+  out->assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  return true;
+}
+
+int Write(const fs::path& root) {
+  for (const auto& [decoder, seeds] : Generate()) {
+    std::error_code ec;
+    fs::create_directories(root / decoder, ec);
+    for (const auto& [name, bytes] : seeds) {
+      std::ofstream out(root / decoder / name, std::ios::binary | std::ios::trunc);
+      out.write(reinterpret_cast<const char*>(bytes.data()),
+                static_cast<std::streamsize>(bytes.size()));
+      if (!out) {
+        std::fprintf(stderr, "cannot write %s\n", (root / decoder / name).c_str());
+        return 1;
+      }
+    }
+  }
+  return 0;
+}
+
+int Check(const fs::path& root, std::vector<std::string> listed) {
+  int problems = 0;
+  auto problem = [&](const std::string& what) {
+    std::fprintf(stderr, "%s\n", what.c_str());
+    ++problems;
+  };
+  std::vector<std::string> names = p9_test::DecoderNames();
+  std::sort(names.begin(), names.end());
+  std::sort(listed.begin(), listed.end());
+  for (const std::string& n : names) {
+    if (!std::binary_search(listed.begin(), listed.end(), n)) {
+      problem("decoder " + n + " is missing from the list in tests/fuzz/CMakeLists.txt");
+    }
+  }
+  for (const std::string& n : listed) {
+    if (!std::binary_search(names.begin(), names.end(), n)) {
+      problem("tests/fuzz/CMakeLists.txt lists " + n + ", which is no decoder");
+    }
+  }
+  for (const auto& [decoder, seeds] : Generate()) {
+    for (const auto& [name, want] : seeds) {
+      const fs::path path = root / decoder / name;
+      Bytes have;
+      if (!ReadFile(path, &have)) {
+        problem("missing seed " + path.string());
+      } else if (have != want) {
+        problem("stale seed " + path.string());
+      }
+    }
+  }
+  std::error_code ec;
+  for (const fs::directory_entry& e : fs::directory_iterator(root, ec)) {
+    if (!std::binary_search(names.begin(), names.end(), e.path().filename().string())) {
+      problem("corpus entry " + e.path().string() + " belongs to no decoder");
+    }
+  }
+  if (ec) problem("cannot list " + root.string() + ": " + ec.message());
+  if (problems != 0) {
+    std::fprintf(stderr, "regenerate with: p9_make_corpus %s\n", root.c_str());
+    return 1;
+  }
+  std::printf("corpus %s is current for %zu decoders\n", root.c_str(), names.size());
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc == 2 && argv[1][0] != '-') return Write(argv[1]);
+  if (argc >= 3 && std::string(argv[1]) == "--check") {
+    return Check(argv[2], std::vector<std::string>(argv + 3, argv + argc));
+  }
+  std::fprintf(stderr, "usage: %s DIR | --check DIR DECODER...\n", argv[0]);
+  return 2;
+}
