@@ -254,7 +254,8 @@ void Setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse
       mine.fid = f->num();
       return f->session()->Setattr(mine);
     });
-    if (IsStale(st) && fi != nullptr && !inode->is_dir()) {
+    if (IsStale(st) && fi != nullptr && !inode->is_dir() &&
+        !inode->removed.load(std::memory_order_relaxed)) {
       // Unlinked but open (e.g. ftruncate): the handle's own fid.
       const FidRef& of = FileOf(fi)->fid;
       Tsetattr mine = t;

@@ -95,6 +95,81 @@ class Failures(unittest.TestCase):
             s.close()
 
 
+class TcpProxy:
+    """Forwards connections from [::1]:<port> to a 127.0.0.1 port (diod
+    listens on IPv4 only), to mount through an IPv6 address."""
+
+    def __init__(self, target_port):
+        import socket
+        import threading
+        self.target = target_port
+        self.sock = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+        self.sock.bind(("::1", 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        import socket
+        import threading
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            u = socket.create_connection(("127.0.0.1", self.target))
+            for a, b in ((c, u), (u, c)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(a, b):
+        import socket
+        try:
+            while True:
+                data = a.recv(1 << 16)
+                if not data:
+                    break
+                b.sendall(data)
+        except OSError:
+            pass
+        for s in (a, b):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def close(self):
+        self.sock.close()
+
+
+class Addresses(unittest.TestCase):
+    def mount_and_check(self, source, port):
+        mnt = make_tmpdir("p9mnt-")
+        r, _ = run_mount(["-o", f"trans=tcp,port={port}", source, mnt])
+        try:
+            self.assertEqual(r.returncode, 0, r.stderr)
+            with open(os.path.join(mnt, "via"), "w") as f:
+                f.write(source)
+            with open(os.path.join(SERVER.export, "via")) as f:
+                self.assertEqual(f.read(), source)
+            self.assertEqual(p9harness.mount_entry(mnt)[0], source)
+        finally:
+            p9harness.unmount(mnt)
+
+    def test_hostname(self):
+        self.mount_and_check(f"localhost:{SERVER.export}", SERVER.port)
+
+    def test_bracketed_ipv6(self):
+        try:
+            proxy = TcpProxy(SERVER.port)
+        except OSError as e:
+            self.skipTest(f"no IPv6 loopback: {e}")
+        try:
+            self.mount_and_check(f"[::1]:{SERVER.export}", proxy.port)
+        finally:
+            proxy.close()
+
+
 class HelpAndVersion(unittest.TestCase):
     def test_help(self):
         r, _ = run_mount(["--help"])
@@ -134,6 +209,53 @@ class Lifecycle(unittest.TestCase):
         self.assertEqual(live, set(), f"fids never clunked: {sorted(live)}")
         self.assertEqual(sorted(os.listdir(os.path.join(server.export, "a", "b"))),
                          sorted(f"f{i}" for i in range(20) if i not in (3, 4, 5)))
+
+    def test_fids_follow_kernel_lookup_count(self):
+        server = Diod(debug=True)
+        m = Mount(server, "cache=loose")
+        os.mkdir(m.path("many"))
+        for i in range(300):
+            open(m.path("many", f"f{i}"), "w").close()
+        for i in range(300):
+            os.stat(m.path("many", f"f{i}"))
+        held = len(live_fids(server.read_log()))
+        self.assertGreater(held, 300)
+        # Make the kernel forget its inodes: their fids must be clunked.
+        with open("/proc/sys/vm/drop_caches", "w") as f:
+            f.write("2\n")
+        self.assertTrue(wait_for(lambda: len(live_fids(server.read_log())) < 20, 10),
+                        len(live_fids(server.read_log())))
+        # And everything still works afterwards.
+        self.assertEqual(len(os.listdir(m.path("many"))), 300)
+        os.stat(m.path("many", "f7"))
+        self.assertTrue(m.unmount())
+        self.assertEqual(live_fids(server.read_log()), set())
+
+    def test_readdirplus_and_max_write(self):
+        server = Diod()
+        os.mkdir(os.path.join(server.export, "d"))
+        for i in range(50):
+            open(os.path.join(server.export, "d", f"f{i}"), "w").close()
+        mnt = make_tmpdir("p9mnt-")
+        p = subprocess.Popen([mount_binary(), "-f", "-o",
+                              f"trans=tcp,port={server.port},debug,cache=loose",
+                              server.source, mnt], stderr=subprocess.PIPE, text=True)
+        try:
+            self.assertTrue(wait_for(lambda: is_mounted(mnt), 10))
+            names = subprocess.run(["ls", "-l", os.path.join(mnt, "d")], capture_output=True,
+                                   text=True, check=True).stdout
+            self.assertIn("f49", names)
+            subprocess.run(["umount", mnt], check=True)
+            _, err = p.communicate(timeout=10)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        self.assertIn("FUSE readdirplus", err)
+        # diod grants msize 64 KiB: writes are whole pages below that.
+        m = re.search(r"max_write (\d+)", err)
+        self.assertIsNotNone(m, err[-2000:])
+        self.assertEqual(int(m.group(1)), 61440)
 
     def test_queues_open_n_connections(self):
         server = Diod()
@@ -207,6 +329,16 @@ class Lifecycle(unittest.TestCase):
         self.assertEqual(r.stdout.strip(), "ok", r.stderr)
         with self.assertRaises(PermissionError):
             os.listdir(m.mountpoint)  # root is not uid 65534
+        # No default_permissions here: access(2) is answered by the access op.
+        with open(os.path.join(server.export, "ro"), "w") as f:
+            f.write("x")
+        os.chmod(os.path.join(server.export, "ro"), 0o444)
+        r = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+                            sys.executable, "-c",
+                            f"import os; p={m.path('ro')!r}; "
+                            "print(os.access(p, os.R_OK), os.access(p, os.W_OK), "
+                            "os.access(p, os.X_OK))"], capture_output=True, text=True)
+        self.assertEqual(r.stdout.split(), ["True", "False", "False"], r.stderr)
         self.assertTrue(m.unmount())
 
 
