@@ -174,6 +174,7 @@ int RunMount(const MountOptions& o, const std::string& mountpoint, Reporter* rep
   fuse_args args = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
   const fuse_lowlevel_ops& ops = LowLevelOps();
   fuse_session* se = fuse_session_new(&args, &ops, sizeof(ops), fs.get());
+  fuse_opt_free_args(&args);
   if (se == nullptr) {
     fs->Shutdown();
     return report->Fail(kExitMountFailure, absl::StrCat("FUSE refused the options \"", fuse_opts,

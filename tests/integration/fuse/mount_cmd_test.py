@@ -268,6 +268,17 @@ class Lifecycle(unittest.TestCase):
         self.assertTrue(m.unmount())
         self.assertTrue(wait_for(lambda: established(server.port) == 0, 5))
 
+    def test_fusermount3_u(self):
+        server = Diod(debug=True)
+        m = Mount(server)
+        os.listdir(m.mountpoint)
+        r = subprocess.run(["fusermount3", "-u", m.mountpoint], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertFalse(is_mounted(m.mountpoint))
+        self.assertTrue(wait_for(lambda: not daemon_pids(m.mountpoint), 5))
+        self.assertTrue(wait_for(lambda: established(server.port) == 0, 5))
+        self.assertEqual(live_fids(server.read_log()), set())
+
     def test_sigterm_unmounts(self):
         server = Diod()
         m = Mount(server)
