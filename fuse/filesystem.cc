@@ -81,7 +81,7 @@ Filesystem::Filesystem(std::vector<std::unique_ptr<Session>> sessions,
       mount_nonce_(RandomNonce()) {
   auto root = std::make_shared<Inode>(kRootIno, root_qid.path, S_IFDIR, channels());
   {
-    absl::MutexLock lock(&root->mu);
+    MutexLock lock(&root->mu);
     for (int c = 0; c < channels(); ++c) {
       root->fids[static_cast<size_t>(c)] =
           std::make_shared<Fid>(session(c), c, root_fids[static_cast<size_t>(c)]);
@@ -101,12 +101,12 @@ void Filesystem::Shutdown() {
   all.clear();
   InodeRef root = table_->root();
   {
-    absl::MutexLock lock(&root->mu);
+    MutexLock lock(&root->mu);
     for (FidRef& f : root->fids) f.reset();
   }
   InodeRef silly;
   {
-    absl::MutexLock lock(&silly_mu_);
+    MutexLock lock(&silly_mu_);
     silly = std::move(silly_dir_);
   }
   if (silly != nullptr) {
@@ -144,7 +144,7 @@ absl::StatusOr<FidRef> Filesystem::FidOn(const InodeRef& inode, int c) {
   InodeRef parent;
   std::string name;
   {
-    absl::MutexLock lock(&inode->mu);
+    MutexLock lock(&inode->mu);
     const FidRef& f = inode->fids[static_cast<size_t>(c)];
     if (f != nullptr) return f;
     parent = inode->parent;
@@ -158,7 +158,7 @@ absl::StatusOr<FidRef> Filesystem::FidOn(const InodeRef& inode, int c) {
   if (w->second.path != inode->qid_path) {
     return ErrnoError(ESTALE, absl::StrFormat("\"%s\" now names another file", name));
   }
-  absl::MutexLock lock(&inode->mu);
+  MutexLock lock(&inode->mu);
   FidRef& slot = inode->fids[static_cast<size_t>(c)];
   if (slot == nullptr) slot = std::move(w->first);
   return slot;
@@ -167,7 +167,7 @@ absl::StatusOr<FidRef> Filesystem::FidOn(const InodeRef& inode, int c) {
 absl::StatusOr<FidRef> Filesystem::AnyFid(const InodeRef& inode, int preferred) {
   absl::StatusOr<FidRef> f = FidOn(inode, preferred);
   if (f.ok()) return f;
-  absl::MutexLock lock(&inode->mu);
+  MutexLock lock(&inode->mu);
   for (const FidRef& g : inode->fids) {
     if (g != nullptr) return g;
   }
@@ -177,7 +177,7 @@ absl::StatusOr<FidRef> Filesystem::AnyFid(const InodeRef& inode, int preferred) 
 void Filesystem::DropFid(const InodeRef& inode, const FidRef& stale) {
   if (inode->ino == kRootIno || stale == nullptr) return;
   FidRef old;
-  absl::MutexLock lock(&inode->mu);
+  MutexLock lock(&inode->mu);
   FidRef& slot = inode->fids[static_cast<size_t>(stale->channel())];
   if (slot == stale) old = std::move(slot);
   // `old` is clunked after the lock is released (declared before it).
@@ -186,7 +186,7 @@ void Filesystem::DropFid(const InodeRef& inode, const FidRef& stale) {
 void Filesystem::DropAllFids(const InodeRef& inode) {
   if (inode->ino == kRootIno) return;
   std::vector<FidRef> old;
-  absl::MutexLock lock(&inode->mu);
+  MutexLock lock(&inode->mu);
   for (FidRef& f : inode->fids) {
     if (f != nullptr) old.push_back(std::move(f));
   }
@@ -199,7 +199,7 @@ void Filesystem::InvalidateBelow(const InodeRef& dir) {
     if (inode == dir || inode->ino == kRootIno) continue;
     InodeRef p;
     {
-      absl::MutexLock lock(&inode->mu);
+      MutexLock lock(&inode->mu);
       p = inode->parent;
     }
     for (int depth = 0; p != nullptr && depth < kMaxDepth; ++depth) {
@@ -208,7 +208,7 @@ void Filesystem::InvalidateBelow(const InodeRef& dir) {
         ++dropped;
         break;
       }
-      absl::MutexLock lock(&p->mu);
+      MutexLock lock(&p->mu);
       InodeRef up = p->parent;
       p = std::move(up);
     }
@@ -259,14 +259,14 @@ absl::StatusOr<Rgetattr> Filesystem::GetattrChecked(const FidRef& f, uint64_t qi
 void Filesystem::Retire(uint64_t qid_path) {
   if (InodeRef cur = table_->FindByQidPath(qid_path); cur != nullptr && !cur->is_dir()) {
     // A file with other links is not gone: only this name is.
-    absl::MutexLock lock(&cur->mu);
+    MutexLock lock(&cur->mu);
     if (cur->has_attr && cur->last_attr.nlink > 1) return;
   }
   InodeRef old = table_->Retire(qid_path);
   if (old == nullptr) return;
   DropAllFids(old);
   InodeRef parent;  // released outside the lock
-  absl::MutexLock lock(&old->mu);
+  MutexLock lock(&old->mu);
   parent = std::move(old->parent);
 }
 
@@ -275,7 +275,7 @@ absl::StatusOr<Rgetattr> Filesystem::GetattrInode(const InodeRef& inode, int c,
   if (inode->removed.load(std::memory_order_relaxed)) {
     // Whatever the server now has under its path or number is another
     // file: report the last attributes, with no links left.
-    absl::MutexLock lock(&inode->mu);
+    MutexLock lock(&inode->mu);
     if (inode->has_attr) {
       Rgetattr a = inode->last_attr;
       a.nlink = 0;
@@ -285,7 +285,7 @@ absl::StatusOr<Rgetattr> Filesystem::GetattrInode(const InodeRef& inode, int c,
   absl::StatusOr<Rgetattr> r =
       WithFid(inode, c, [&](const FidRef& f) { return GetattrChecked(f, inode->qid_path); });
   auto remember = [&](const Rgetattr& a) {
-    absl::MutexLock lock(&inode->mu);
+    MutexLock lock(&inode->mu);
     inode->last_attr = a;
     inode->has_attr = true;
   };
@@ -294,7 +294,7 @@ absl::StatusOr<Rgetattr> Filesystem::GetattrInode(const InodeRef& inode, int c,
   std::vector<FidRef> candidates;
   if (open_fid != nullptr) candidates.push_back(open_fid);
   {
-    absl::MutexLock lock(&inode->mu);
+    MutexLock lock(&inode->mu);
     for (const FidRef& f : inode->open_fids) {
       if (f != open_fid) candidates.push_back(f);
     }
@@ -336,13 +336,13 @@ InodeRef Filesystem::EnterInode(const InodeRef& parent, const std::string& name,
           cycle = true;
           break;
         }
-        absl::MutexLock lock(&p->mu);
+        MutexLock lock(&p->mu);
         InodeRef up = p->parent;
         p = std::move(up);
       }
     }
     FidRef old;
-    absl::MutexLock lock(&inode->mu);
+    MutexLock lock(&inode->mu);
     inode->last_attr = attr;
     inode->has_attr = true;
     if (!cycle) {
@@ -439,7 +439,7 @@ bool Filesystem::IsSillyDirName(uint64_t dir_ino, const std::string& name) {
 }
 
 absl::StatusOr<InodeRef> Filesystem::SillyDir() {
-  absl::MutexLock lock(&silly_mu_);
+  MutexLock lock(&silly_mu_);
   if (silly_dir_ != nullptr) return silly_dir_;
   InodeRef root = table_->root();
   absl::StatusOr<FidRef> rf = FidOn(root, 0);
@@ -455,7 +455,7 @@ absl::StatusOr<InodeRef> Filesystem::SillyDir() {
   // Node id 0: this inode is never handed to the kernel.
   auto dir = std::make_shared<Inode>(0, w->second.path, S_IFDIR, channels());
   {
-    absl::MutexLock dl(&dir->mu);
+    MutexLock dl(&dir->mu);
     dir->parent = root;
     dir->name = kSillyDirName;
     dir->fids[0] = std::move(w->first);
@@ -498,7 +498,7 @@ void Filesystem::RemoveSilly(const InodeRef& inode) {
   InodeRef parent;
   std::string name;
   {
-    absl::MutexLock lock(&inode->mu);
+    MutexLock lock(&inode->mu);
     parent = inode->parent;
     name = inode->name;
     inode->silly = false;

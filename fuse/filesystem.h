@@ -14,9 +14,9 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "client/errors.h"
 #include "client/messages.h"
+#include "client/mutex.h"
 #include "client/session.h"
 #include "fuse/fid.h"
 #include "fuse/fuse_api.h"
@@ -172,7 +172,7 @@ class Filesystem {
   std::atomic<uint64_t> silly_counter_{0};
   // Random per mount, so several clients never pick the same hidden name.
   const uint64_t mount_nonce_;
-  absl::Mutex silly_mu_;
+  Mutex silly_mu_;
   InodeRef silly_dir_ ABSL_GUARDED_BY(silly_mu_);
   mutable std::atomic<int> next_thread_channel_{0};
   std::atomic<bool> shut_down_{false};

@@ -8,8 +8,8 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
 #include "client/messages.h"
+#include "client/mutex.h"
 #include "fuse/fid.h"
 #include "fuse/fuse_api.h"
 #include "fuse/inode_table.h"
@@ -23,7 +23,7 @@ struct FileHandle {
   uint32_t iounit = 0;
   int flags = 0;
 
-  absl::Mutex mu;
+  Mutex mu;
   // Whole-file lock the server holds for this fid (diod maps Tlock to
   // flock(2) on the fid's file descriptor), and for which POSIX lock owner.
   bool posix_locked ABSL_GUARDED_BY(mu) = false;
@@ -37,7 +37,7 @@ struct DirHandle {
 
   // The kernel reads a directory sequentially; Treaddir entries that did not
   // fit its buffer are kept for the next call (at offset pending_from).
-  absl::Mutex mu;
+  Mutex mu;
   std::vector<Dirent> pending ABSL_GUARDED_BY(mu);
   uint64_t pending_from ABSL_GUARDED_BY(mu) = 0;
   bool pending_valid ABSL_GUARDED_BY(mu) = false;

@@ -22,7 +22,7 @@ uint64_t InoMap::ToQidPath(uint64_t ino) const {
 
 Inode::Inode(uint64_t ino_in, uint64_t qid_path_in, uint32_t file_type_in, int channels)
     : ino(ino_in), qid_path(qid_path_in), file_type(file_type_in & S_IFMT) {
-  absl::MutexLock lock(&mu);
+  MutexLock lock(&mu);
   fids.resize(static_cast<size_t>(channels));
 }
 
@@ -33,14 +33,14 @@ InodeTable::InodeTable(uint64_t root_qid_path, InodeRef root)
 
 InodeRef InodeTable::Get(uint64_t ino) const {
   if (ino == kRootIno) return root_;
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   auto it = by_ino_.find(ino);
   return it == by_ino_.end() ? nullptr : it->second.inode;
 }
 
 InodeRef InodeTable::FindByQidPath(uint64_t qid_path) const {
   if (qid_path == root_->qid_path) return root_;
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   auto q = by_qid_.find(qid_path);
   if (q == by_qid_.end()) return nullptr;
   auto it = by_ino_.find(q->second);
@@ -56,7 +56,7 @@ uint64_t InodeTable::NewNodeId(uint64_t qid_path) {
 
 InodeRef InodeTable::Retire(uint64_t qid_path) {
   if (qid_path == root_->qid_path) return nullptr;
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   auto q = by_qid_.find(qid_path);
   if (q == by_qid_.end()) return nullptr;
   InodeRef out;
@@ -70,7 +70,7 @@ InodeRef InodeTable::Retire(uint64_t qid_path) {
 
 InodeRef InodeTable::Forget(uint64_t ino, uint64_t n) {
   if (ino == kRootIno) return nullptr;
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   auto it = by_ino_.find(ino);
   if (it == by_ino_.end()) return nullptr;
   if (it->second.nlookup > n) {
@@ -87,7 +87,7 @@ InodeRef InodeTable::Forget(uint64_t ino, uint64_t n) {
 
 std::vector<InodeRef> InodeTable::Snapshot() const {
   std::vector<InodeRef> out;
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   out.reserve(by_ino_.size() + 1);
   out.push_back(root_);
   for (const auto& [ino, e] : by_ino_) out.push_back(e.inode);
@@ -96,7 +96,7 @@ std::vector<InodeRef> InodeTable::Snapshot() const {
 
 std::vector<InodeRef> InodeTable::Clear() {
   std::vector<InodeRef> out;
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   out.reserve(by_ino_.size());
   for (auto& [ino, e] : by_ino_) out.push_back(std::move(e.inode));
   by_ino_.clear();
@@ -105,7 +105,7 @@ std::vector<InodeRef> InodeTable::Clear() {
 }
 
 size_t InodeTable::size() const {
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   return by_ino_.size();
 }
 

@@ -11,8 +11,8 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
-#include "absl/synchronization/mutex.h"
 #include "client/messages.h"
+#include "client/mutex.h"
 #include "fuse/fid.h"
 
 namespace p9::fuse {
@@ -58,7 +58,7 @@ class Inode {
   std::atomic<uint32_t> file_type;
   bool is_dir() const;
 
-  absl::Mutex mu;
+  Mutex mu;
   // Where the kernel last saw this file: used to walk a fid for a channel
   // that has none. Null for the root (and for nothing else).
   std::shared_ptr<Inode> parent ABSL_GUARDED_BY(mu);
@@ -124,7 +124,7 @@ class InodeTable {
 
   const InoMap map_;
   const InodeRef root_;
-  mutable absl::Mutex mu_;
+  mutable Mutex mu_;
   absl::flat_hash_map<uint64_t, Entry> by_ino_ ABSL_GUARDED_BY(mu_);
   // qid.path → node id of its current incarnation.
   absl::flat_hash_map<uint64_t, uint64_t> by_qid_ ABSL_GUARDED_BY(mu_);
@@ -135,7 +135,7 @@ class InodeTable {
 template <typename Make>
 InodeRef InodeTable::Acquire(uint64_t qid_path, Make make) {
   if (qid_path == root_->qid_path) return root_;
-  absl::MutexLock lock(&mu_);
+  MutexLock lock(&mu_);
   if (auto q = by_qid_.find(qid_path); q != by_qid_.end()) {
     Entry& e = by_ino_[q->second];
     ++e.nlookup;

@@ -16,20 +16,14 @@ namespace {
 
 bool IsDotOrDotDot(const std::string& n) { return n == "." || n == ".."; }
 
-// Fills the kernel's buffer from Treaddir replies, starting at `off`.
-void DoReaddir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi,
-               bool plus) {
-  Filesystem* fs = Fs(req);
-  DirHandle* h = DirOf(fi);
-  (void)ino;
-  if (h->fid == nullptr) {  // a removed directory: empty
-    fuse_reply_buf(req, nullptr, 0);
-    return;
-  }
-  std::vector<char> buf(size);
+// Fills `buf` (the kernel's buffer size) from Treaddir replies, starting at
+// `off`; sets *used. An error is returned only if nothing was filled.
+absl::Status Fill(fuse_req_t req, Filesystem* fs, DirHandle* h, off_t off, bool plus,
+                  std::vector<char>& buf, size_t* used_out) {
+  const size_t size = buf.size();
   size_t used = 0;
   uint64_t cur = static_cast<uint64_t>(off);
-  absl::MutexLock lock(&h->mu);
+  MutexLock lock(&h->mu);
   // The dir's own fid (not the opened one: 9P walks only from unopened
   // fids), for readdirplus lookups.
   absl::StatusOr<FidRef> dir_fid;
@@ -43,7 +37,7 @@ void DoReaddir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file
       absl::StatusOr<std::vector<Dirent>> r = h->fid->session()->Readdir(h->fid->num(), cur, count);
       if (!r.ok()) {
         if (used > 0) break;
-        return ReplyStatus(req, r.status());
+        return r.status();
       }
       entries = std::move(*r);
     }
@@ -103,6 +97,22 @@ void DoReaddir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file
       break;
     }
   }
+  *used_out = used;
+  return absl::OkStatus();
+}
+
+void DoReaddir(fuse_req_t req, size_t size, off_t off, fuse_file_info* fi, bool plus) {
+  DirHandle* h = DirOf(fi);
+  if (h->fid == nullptr) {  // a removed directory: empty
+    fuse_reply_buf(req, nullptr, 0);
+    return;
+  }
+  std::vector<char> buf(size);
+  size_t used = 0;
+  // The handle is not touched after the reply: the kernel may release it
+  // (on another thread) as soon as it has the entries.
+  absl::Status st = Fill(req, Fs(req), h, off, plus, buf, &used);
+  if (!st.ok()) return ReplyStatus(req, st);
   // If this reply is lost (interrupted), readdirplus lookup counts taken
   // above are not known to the kernel; they leak harmlessly until unmount.
   fuse_reply_buf(req, buf.data(), used);
@@ -149,11 +159,17 @@ void Opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 }
 
 void Readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
-  Run(req, "readdir", [&] { DoReaddir(req, ino, size, off, fi, false); });
+  Run(req, "readdir", [&] {
+    (void)ino;
+    DoReaddir(req, size, off, fi, false);
+  });
 }
 
 void Readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
-  Run(req, "readdirplus", [&] { DoReaddir(req, ino, size, off, fi, true); });
+  Run(req, "readdirplus", [&] {
+    (void)ino;
+    DoReaddir(req, size, off, fi, true);
+  });
 }
 
 void Releasedir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {

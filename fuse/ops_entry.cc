@@ -77,7 +77,7 @@ absl::Status FidsOnOneChannel(Filesystem* fs, const InodeRef& a, const InodeRef&
 bool SillyRename(Filesystem* fs, const InodeRef& dir, const FidRef& dir_fid, const InodeRef& target,
                  const FidRef& f) {
   {
-    absl::MutexLock lock(&target->mu);
+    MutexLock lock(&target->mu);
     if (target->open_fids.empty()) return false;
     target->silly_pending = true;
   }
@@ -94,7 +94,7 @@ bool SillyRename(Filesystem* fs, const InodeRef& dir, const FidRef& dir_fid, con
   bool remove_now = false;
   {
     std::vector<FidRef> old;
-    absl::MutexLock lock(&target->mu);
+    MutexLock lock(&target->mu);
     target->silly_pending = false;
     if (st.ok()) {
       target->parent = where;
@@ -140,7 +140,7 @@ void DoRemove(fuse_req_t req, fuse_ino_t parent, const char* name, bool is_dir) 
   if (st.ok() && target != nullptr) {
     bool was_here;
     {
-      absl::MutexLock lock(&target->mu);
+      MutexLock lock(&target->mu);
       was_here = target->parent == dir && target->name == n;
     }
     if (was_here) fs->DropAllFids(target);
@@ -382,7 +382,7 @@ void Rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newp
     if (InodeRef moved = fs->inodes().FindByQidPath(w->second.path); moved != nullptr) {
       {
         std::vector<FidRef> old;
-        absl::MutexLock lock(&moved->mu);
+        MutexLock lock(&moved->mu);
         moved->parent = ndir;
         moved->name = to;
         for (FidRef& g : moved->fids) {

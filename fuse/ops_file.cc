@@ -37,7 +37,7 @@ const std::string& ClientId() {
 // failed reply the handle is undone as if released.
 void Adopt(Filesystem* fs, const InodeRef& inode, FileHandle* h, fuse_file_info* fi) {
   {
-    absl::MutexLock lock(&inode->mu);
+    MutexLock lock(&inode->mu);
     inode->open_fids.push_back(h->fid);
   }
   fs->open_files.fetch_add(1, std::memory_order_relaxed);
@@ -51,7 +51,7 @@ void Drop(Filesystem* fs, FileHandle* h) {
   InodeRef inode = h->inode;
   bool remove_silly = false;
   {
-    absl::MutexLock lock(&inode->mu);
+    MutexLock lock(&inode->mu);
     auto& v = inode->open_fids;
     if (auto it = std::find(v.begin(), v.end(), h->fid); it != v.end()) v.erase(it);
     remove_silly = v.empty() && inode->silly && !inode->silly_pending;
@@ -221,7 +221,7 @@ void Flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     FileHandle* h = FileOf(fi);
     bool unlock = false;
     {
-      absl::MutexLock lock(&h->mu);
+      MutexLock lock(&h->mu);
       if (h->posix_locked && h->posix_owner == fi->lock_owner) {
         unlock = true;
         h->posix_locked = false;
@@ -256,15 +256,17 @@ void Getlk(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, struct flock* loc
   (void)ino;
   Run(req, "getlk", [&] {
     FileHandle* h = FileOf(fi);
+    bool ours;
     {
       // Our own lock never conflicts with us; and asking diod through the
       // fid that holds it would drop it (it tests with flock + unlock).
-      absl::MutexLock l(&h->mu);
-      if (h->posix_locked && h->posix_owner == fi->lock_owner) {
-        lock->l_type = F_UNLCK;
-        fuse_reply_lock(req, lock);
-        return;
-      }
+      MutexLock l(&h->mu);
+      ours = h->posix_locked && h->posix_owner == fi->lock_owner;
+    }
+    if (ours) {
+      lock->l_type = F_UNLCK;
+      fuse_reply_lock(req, lock);
+      return;
     }
     Tgetlock g;
     g.fid = h->fid->num();
@@ -301,7 +303,7 @@ void Setlk(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, struct flock* loc
     if (!r.ok()) return ReplyStatus(req, r.status());
     if (!*r) return Err(req, EAGAIN);
     {
-      absl::MutexLock l(&h->mu);
+      MutexLock l(&h->mu);
       h->posix_locked = type != kLockTypeUnlck;
       h->posix_owner = fi->lock_owner;
     }
@@ -322,7 +324,7 @@ void Flock(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, int op) {
     if (!r.ok()) return ReplyStatus(req, r.status());
     if (!*r) return Err(req, EWOULDBLOCK);
     {
-      absl::MutexLock l(&h->mu);
+      MutexLock l(&h->mu);
       h->flocked = type != kLockTypeUnlck;
     }
     fuse_reply_err(req, 0);
