@@ -279,6 +279,32 @@ class Lifecycle(unittest.TestCase):
         self.assertTrue(wait_for(lambda: established(server.port) == 0, 5))
         self.assertEqual(live_fids(server.read_log()), set())
 
+    def test_hung_then_dead_server_never_hangs_callers(self):
+        server = Diod()
+        m = Mount(server, "timeout=1")
+        with open(m.path("f"), "w") as f:
+            f.write("x")
+        os.kill(server.proc.pid, signal.SIGSTOP)
+        try:
+            t = time.monotonic()
+            with self.assertRaises(OSError) as cm:
+                os.stat(m.path("f"))
+            took = time.monotonic() - t
+            # timeout=1 plus the client's flush timeout (tunables.h), then
+            # the channel is declared dead.
+            self.assertLess(took, 20)
+            self.assertIn(cm.exception.errno, (errno.ENOTCONN, errno.ETIMEDOUT, errno.EIO))
+            t = time.monotonic()
+            with self.assertRaises(OSError):
+                open(m.path("f")).read()
+            self.assertLess(time.monotonic() - t, 2)  # dead channel: fails at once
+        finally:
+            os.kill(server.proc.pid, signal.SIGCONT)
+        server.stop()
+        with self.assertRaises(OSError):
+            os.listdir(m.mountpoint)
+        self.assertTrue(p9harness.unmount(m.mountpoint, timeout=5))
+
     def test_sigterm_unmounts(self):
         server = Diod()
         m = Mount(server)
