@@ -305,6 +305,34 @@ class Lifecycle(unittest.TestCase):
             os.listdir(m.mountpoint)
         self.assertTrue(p9harness.unmount(m.mountpoint, timeout=5))
 
+    def test_unprivileged_mount_with_fusermount3(self):
+        p9harness.tool("fusermount3", "fuse3")
+        server = Diod()
+        os.chown(server.export, 65534, 65534)
+        mnt = make_tmpdir("p9mnt-")
+        os.chown(mnt, 65534, 65534)
+        nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+        if subprocess.run(nobody + ["test", "-x", mount_binary()]).returncode != 0:
+            self.skipTest(f"uid 65534 cannot execute {mount_binary()} (a parent directory "
+                          "is private)")
+        r = subprocess.run(nobody + [mount_binary(), "-o", f"trans=tcp,port={server.port}",
+                                     server.source, mnt], capture_output=True, text=True,
+                           timeout=30)
+        try:
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertIn("user_id=65534", p9harness.mount_entry(mnt)[3])
+            r = subprocess.run(nobody + ["sh", "-c", f"echo hi > {mnt}/x && cat {mnt}/x"],
+                               capture_output=True, text=True)
+            self.assertEqual(r.stdout, "hi\n", r.stderr)
+            st = os.stat(os.path.join(server.export, "x"))
+            self.assertEqual((st.st_uid, st.st_gid), (65534, 65534))
+            r = subprocess.run(nobody + ["fusermount3", "-u", mnt], capture_output=True,
+                               text=True)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertTrue(wait_for(lambda: not daemon_pids(mnt), 5))
+        finally:
+            p9harness.unmount(mnt)
+
     def test_sigterm_unmounts(self):
         server = Diod()
         m = Mount(server)
