@@ -10,23 +10,23 @@ const char* MsgTypeName(uint8_t type) {
     P9_NAME(Tlerror)
     P9_NAME(Rlerror)
     P9_NAME(Tstatfs)
-    P9_NAME(Rstatfs) P9_NAME(Tlopen) P9_NAME(Rlopen) P9_NAME(Tlcreate) P9_NAME(Rlcreate)
-        P9_NAME(Tsymlink) P9_NAME(Rsymlink) P9_NAME(Tmknod) P9_NAME(Rmknod) P9_NAME(Trename)
-            P9_NAME(Rrename) P9_NAME(Treadlink) P9_NAME(Rreadlink) P9_NAME(Tgetattr)
-                P9_NAME(Rgetattr) P9_NAME(Tsetattr) P9_NAME(Rsetattr) P9_NAME(Txattrwalk)
-                    P9_NAME(Rxattrwalk) P9_NAME(Txattrcreate) P9_NAME(Rxattrcreate)
-                        P9_NAME(Treaddir) P9_NAME(Rreaddir) P9_NAME(Tfsync) P9_NAME(Rfsync)
-                            P9_NAME(Tlock) P9_NAME(Rlock) P9_NAME(Tgetlock) P9_NAME(Rgetlock)
-                                P9_NAME(Tlink) P9_NAME(Rlink) P9_NAME(Tmkdir) P9_NAME(Rmkdir)
-                                    P9_NAME(Trenameat) P9_NAME(Rrenameat) P9_NAME(Tunlinkat)
-                                        P9_NAME(Runlinkat) P9_NAME(Tversion) P9_NAME(Rversion)
-                                            P9_NAME(Tauth) P9_NAME(Rauth) P9_NAME(Tattach)
-                                                P9_NAME(Rattach) P9_NAME(Tflush) P9_NAME(Rflush)
-                                                    P9_NAME(Twalk) P9_NAME(Rwalk) P9_NAME(Tread)
-                                                        P9_NAME(Rread) P9_NAME(Twrite)
-                                                            P9_NAME(Rwrite) P9_NAME(Tclunk)
-                                                                P9_NAME(Rclunk) P9_NAME(Tremove)
-                                                                    P9_NAME(Rremove)
+    P9_NAME(Rstatfs)
+    P9_NAME(Tlopen) P9_NAME(Rlopen) P9_NAME(Tlcreate) P9_NAME(Rlcreate) P9_NAME(Tsymlink)
+        P9_NAME(Rsymlink) P9_NAME(Tmknod) P9_NAME(Rmknod) P9_NAME(Trename) P9_NAME(Rrename)
+            P9_NAME(Treadlink) P9_NAME(Rreadlink) P9_NAME(Tgetattr) P9_NAME(Rgetattr)
+                P9_NAME(Tsetattr) P9_NAME(Rsetattr) P9_NAME(Txattrwalk) P9_NAME(Rxattrwalk)
+                    P9_NAME(Txattrcreate) P9_NAME(Rxattrcreate) P9_NAME(Treaddir) P9_NAME(Rreaddir)
+                        P9_NAME(Tfsync) P9_NAME(Rfsync) P9_NAME(Tlock) P9_NAME(Rlock)
+                            P9_NAME(Tgetlock) P9_NAME(Rgetlock) P9_NAME(Tlink) P9_NAME(Rlink)
+                                P9_NAME(Tmkdir) P9_NAME(Rmkdir) P9_NAME(Trenameat)
+                                    P9_NAME(Rrenameat) P9_NAME(Tunlinkat) P9_NAME(Runlinkat)
+                                        P9_NAME(Tversion) P9_NAME(Rversion) P9_NAME(Tauth)
+                                            P9_NAME(Rauth) P9_NAME(Tattach) P9_NAME(Rattach)
+                                                P9_NAME(Tflush) P9_NAME(Rflush) P9_NAME(Twalk)
+                                                    P9_NAME(Rwalk) P9_NAME(Tread) P9_NAME(Rread)
+                                                        P9_NAME(Twrite) P9_NAME(Rwrite)
+                                                            P9_NAME(Tclunk) P9_NAME(Rclunk)
+                                                                P9_NAME(Tremove) P9_NAME(Rremove)
 #undef P9_NAME
   }
   return "unknown";
@@ -67,6 +67,7 @@ void Get(Decoder& d, Qid& v) {
 }
 
 void Put(Encoder& e, const Bytes& v) {
+  if (v.data.size() > 0xFFFFFFFFu) return e.Fail();
   e.U32(static_cast<uint32_t>(v.data.size()));
   e.Raw(v.data.data(), v.data.size());
 }
@@ -100,6 +101,7 @@ void Get(Decoder& d, DirentList& v) {
 }
 
 void Put(Encoder& e, const WalkNames& v) {
+  if (v.names.size() > kMaxWalkElements) return e.Fail();
   e.U16(static_cast<uint16_t>(v.names.size()));
   for (const std::string& s : v.names) e.Str(s);
 }
@@ -111,6 +113,7 @@ void Get(Decoder& d, WalkNames& v) {
 }
 
 void Put(Encoder& e, const WalkQids& v) {
+  if (v.qids.size() > kMaxWalkElements) return e.Fail();
   e.U16(static_cast<uint16_t>(v.qids.size()));
   for (const Qid& q : v.qids) Put(e, q);
 }

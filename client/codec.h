@@ -66,9 +66,11 @@ void DecodeBody(Decoder& d, M& m) {
   std::apply([&](auto&... f) { (wire_field::Get(d, f), ...); }, m.Fields());
 }
 
-// Replaces *out with the complete framed message: size[4] type[1] tag[2] body.
+// Replaces *out with the complete framed message: size[4] type[1] tag[2]
+// body. Returns false if a field cannot be represented on the wire (a string
+// over 65535 bytes, more than 16 walk elements); *out is then unusable.
 template <typename M>
-void EncodeMessage(uint16_t tag, const M& m, std::vector<uint8_t>* out) {
+bool EncodeMessage(uint16_t tag, const M& m, std::vector<uint8_t>* out) {
   out->clear();
   Encoder e(out);
   e.U32(0);
@@ -76,6 +78,7 @@ void EncodeMessage(uint16_t tag, const M& m, std::vector<uint8_t>* out) {
   e.U16(tag);
   EncodeBody(e, m);
   e.PatchU32(0, static_cast<uint32_t>(out->size()));
+  return e.ok();
 }
 
 // Decodes a complete framed message of type M. Fails on a wrong type, a size
@@ -87,13 +90,16 @@ absl::StatusOr<M> DecodeMessage(absl::Span<const uint8_t> msg, uint32_t msize,
   absl::StatusOr<Header> h = ParseHeader(msg, msize);
   if (!h.ok()) return h.status();
   if (h->type != static_cast<uint8_t>(M::kType)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("expected ", M::kName, ", got ", MsgTypeName(h->type)));
+    return absl::InvalidArgumentError(absl::StrCat("expected ", M::kName, ", got ",
+                                                   MsgTypeName(h->type), " (type ",
+                                                   static_cast<int>(h->type), ")"));
   }
   Decoder d(msg.subspan(kHeaderSize));
   M m;
   DecodeBody(d, m);
-  if (!d.ok()) return absl::InvalidArgumentError(absl::StrCat(M::kName, " is truncated"));
+  if (!d.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(M::kName, " is truncated or malformed"));
+  }
   if (d.remaining() != 0) {
     return absl::InvalidArgumentError(
         absl::StrCat(M::kName, " has ", d.remaining(), " trailing bytes"));

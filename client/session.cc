@@ -192,6 +192,18 @@ void Session::FlushAndWait(Call* call) {
   }
 }
 
+absl::Status Session::CheckEncoded(bool encoded, size_t size, const char* request_name) const {
+  if (!encoded) {
+    return ErrnoError(ENAMETOOLONG,
+                      absl::StrCat(request_name, ": a name or count does not fit its 9P field"));
+  }
+  if (size > msize()) {
+    return ErrnoError(E2BIG,
+                      absl::StrCat(request_name, " of ", size, " bytes exceeds msize ", msize()));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status Session::ReplyError(const Call* call, const char* request_name) const {
   const std::vector<uint8_t>& r = call->reply();
   if (r.size() >= kHeaderSize && r[4] == static_cast<uint8_t>(MsgType::kRlerror)) {
@@ -351,7 +363,7 @@ absl::StatusOr<size_t> Session::Read(uint32_t fid, uint64_t offset, absl::Span<u
       st =
           ProtocolError(absl::StrCat("Rread returned ", got, " bytes for a ", count, "-byte read"));
     } else {
-      std::memcpy(out.data(), data, got);
+      if (got > 0) std::memcpy(out.data(), data, got);
       n = got;
     }
     if (!st.ok()) stats_.protocol_errors.fetch_add(1, std::memory_order_relaxed);

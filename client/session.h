@@ -179,6 +179,9 @@ class Session : private ChannelReceiver {
   // Sends Tflush(oldtag) and waits for Rflush; closes the channel if that
   // fails, so the flushed call is completed one way or the other.
   void FlushAndWait(Call* call);
+  // A request that cannot be encoded, or is larger than msize, never goes
+  // out: E2BIG/ENAMETOOLONG for the caller instead of a malformed message.
+  absl::Status CheckEncoded(bool encoded, size_t size, const char* request_name) const;
   // Turns a received reply into an OK or the Rlerror errno.
   absl::Status ReplyError(const Call* call, const char* request_name) const;
   Call* FindCall(uint16_t tag);
@@ -219,8 +222,9 @@ absl::StatusOr<R> Session::Rpc(const T& request) {
   absl::Time deadline = Deadline();
   absl::StatusOr<Call*> call = Acquire(R::kType, deadline);
   if (!call.ok()) return call.status();
-  EncodeMessage((*call)->tag(), request, &(*call)->request());
-  absl::Status st = Transact(*call, deadline);
+  bool encoded = EncodeMessage((*call)->tag(), request, &(*call)->request());
+  absl::Status st = CheckEncoded(encoded, (*call)->request().size(), T::kName);
+  if (st.ok()) st = Transact(*call, deadline);
   if (st.ok()) st = ReplyError(*call, T::kName);
   absl::StatusOr<R> out = absl::UnknownError("unset");
   if (!st.ok()) {

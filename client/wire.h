@@ -14,8 +14,10 @@
 
 namespace p9 {
 
-// Appends wire values to a caller-owned vector. Encoding cannot fail; the
-// caller checks the final size against msize.
+// Appends wire values to a caller-owned vector. A value the wire cannot
+// represent (a string over 65535 bytes, too many walk names) marks the
+// encoder failed instead of silently wrapping its length field; callers
+// check ok() once, and the final size against msize.
 class Encoder {
  public:
   // Appends to *out, which must outlive the encoder.
@@ -27,6 +29,10 @@ class Encoder {
   void U64(uint64_t v) { Le(v, 8); }
   // s[2] string: 16-bit length then bytes, no NUL.
   void Str(std::string_view s) {
+    if (s.size() > 0xFFFF) {
+      Fail();
+      return;
+    }
     U16(static_cast<uint16_t>(s.size()));
     Raw(s.data(), s.size());
   }
@@ -34,6 +40,9 @@ class Encoder {
     const auto* b = static_cast<const uint8_t*>(p);
     out_->insert(out_->end(), b, b + n);
   }
+  // Marks the encoding failed (a count that does not fit its field).
+  void Fail() { failed_ = true; }
+  bool ok() const { return !failed_; }
   // Current length of the output; used to back-patch counts.
   size_t size() const { return out_->size(); }
   // Overwrites a previously written u32 at byte offset `at`.
@@ -43,9 +52,13 @@ class Encoder {
 
  private:
   void Le(uint64_t v, int n) {
-    for (int i = 0; i < n; ++i) out_->push_back(static_cast<uint8_t>(v >> (8 * i)));
+    size_t at = out_->size();
+    out_->resize(at + static_cast<size_t>(n));
+    uint8_t* p = out_->data() + at;
+    for (int i = 0; i < n; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
   }
   std::vector<uint8_t>* out_;
+  bool failed_ = false;
 };
 
 // Reads wire values from a span it does not own. Every read past the end sets

@@ -93,13 +93,27 @@ void AddMessageSeeds(Corpus& corpus) {
 }
 
 // One more walk element than the protocol allows.
+// The encoder refuses a 17th walk element, so these over-limit seeds are
+// made from a 16-element message with its count bumped and one more element
+// appended by hand.
+Bytes BumpCount(Bytes msg, size_t count_at, const Bytes& extra) {
+  msg[count_at] = static_cast<uint8_t>(p9::kMaxWalkElements + 1);
+  msg.insert(msg.end(), extra.begin(), extra.end());
+  uint32_t size = static_cast<uint32_t>(msg.size());
+  for (int i = 0; i < 4; ++i) msg[i] = static_cast<uint8_t>(size >> (8 * i));
+  return msg;
+}
+
 void AddWalkLimitSeeds(Corpus& corpus) {
   p9::Twalk tw = MessageFiller().Make<p9::Twalk>();
-  tw.wnames.names.assign(p9::kMaxWalkElements + 1, "x");
-  corpus[p9::Twalk::kName]["nwname17"] = Encode(tw, 0x0102);
+  tw.wnames.names.assign(p9::kMaxWalkElements, "x");
+  // size[4] type[1] tag[2] fid[4] newfid[4] nwname[2]
+  corpus[p9::Twalk::kName]["nwname17"] = BumpCount(Encode(tw, 0x0102), 15, {1, 0, 'x'});
   p9::Rwalk rw = MessageFiller().Make<p9::Rwalk>();
-  rw.wqids.qids.assign(p9::kMaxWalkElements + 1, p9::Qid{p9::kQtDir, 1, 2});
-  corpus[p9::Rwalk::kName]["nwqid17"] = Encode(rw, 0x0102);
+  rw.wqids.qids.assign(p9::kMaxWalkElements, p9::Qid{p9::kQtDir, 1, 2});
+  // size[4] type[1] tag[2] nwqid[2]; one more qid: type[1] version[4] path[8]
+  corpus[p9::Rwalk::kName]["nwqid17"] =
+      BumpCount(Encode(rw, 0x0102), 7, {p9::kQtDir, 1, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0});
 }
 
 Bytes DirentPayload(const FillOptions& options) {

@@ -727,3 +727,24 @@ TEST(WireEncoder, WritesLittleEndianAndPatches) {
 
 }  // namespace
 }  // namespace p9
+
+namespace p9 {
+namespace {
+
+// The encoder must refuse what its length fields cannot say rather than
+// wrap them: a 65536-byte string would otherwise go out with length 0 and
+// its bytes read by the server as the next fields.
+TEST(EncoderLimits, RefusesWhatTheWireCannotRepresent) {
+  std::vector<uint8_t> out;
+  EXPECT_FALSE(EncodeMessage(1, Tattach{0, kNoFid, "u", std::string(65536, 'a'), 0}, &out));
+  EXPECT_TRUE(EncodeMessage(1, Tattach{0, kNoFid, "u", std::string(65535, 'a'), 0}, &out));
+  Twalk w{1, 2, WalkNames{std::vector<std::string>(17, "x")}};
+  EXPECT_FALSE(EncodeMessage(1, w, &out));
+  w.wnames.names.resize(16);
+  EXPECT_TRUE(EncodeMessage(1, w, &out));
+  Rwalk r{WalkQids{std::vector<Qid>(17)}};
+  EXPECT_FALSE(EncodeMessage(1, r, &out));
+}
+
+}  // namespace
+}  // namespace p9

@@ -382,6 +382,31 @@ TEST(Session, FidsAreReused) {
   EXPECT_EQ(rig.session->AllocFid(), a);
 }
 
+TEST(Session, OversizeOrUnencodableRequestsNeverGoOut) {
+  SessionOptions o;
+  o.msize = 8192;
+  Rig rig = MakeRig(o, 8192);
+  absl::StatusOr<Qid> big = rig.session->Symlink(1, "l", std::string(9000, 't'), 0);
+  EXPECT_EQ(ToErrno(big.status()), E2BIG) << big.status();
+  absl::StatusOr<Qid> huge = rig.session->Symlink(1, "l", std::string(70000, 't'), 0);
+  EXPECT_EQ(ToErrno(huge.status()), ENAMETOOLONG) << huge.status();
+  EXPECT_FALSE(rig.server->Next(absl::Milliseconds(100)).has_value());
+  EXPECT_EQ(rig.session->stats().in_flight.load(), 0);
+}
+
+TEST(Session, EmptyReadIsFine) {
+  Rig rig = MakeRig();
+  auto call = std::async(std::launch::async,
+                         [&] { return rig.session->Read(3, 0, absl::Span<uint8_t>()); });
+  std::optional<Received> r = rig.server->Next();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->As<Tread>().count, 0u);
+  rig.server->Reply(r->header.tag, Rread{});
+  absl::StatusOr<size_t> n = call.get();
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(*n, 0u);
+}
+
 // A channel that counts ForgetReply calls and otherwise forwards.
 class CountingChannel : public Channel {
  public:
