@@ -47,7 +47,7 @@ void Call::Arm(MsgType expect) {
   state_.store(kWaiting, std::memory_order_release);
 }
 
-bool Call::WaitUntil(absl::Time deadline) {
+bool Call::WaitUntil(absl::Time deadline, const std::atomic<bool>* cancel) {
   // Check before sleeping: the reply may have been published before we ever
   // got here (the delivery thread can beat the sender back from send()).
   // This acquire load is what makes reply_/result_ safe to read on that
@@ -60,9 +60,12 @@ bool Call::WaitUntil(absl::Time deadline) {
     uint32_t s = state_.load(std::memory_order_acquire);
     if (s == kDone) return true;
     if (absl::Now() >= deadline) return false;
+    if (cancel != nullptr && cancel->load(std::memory_order_acquire)) return false;
     FutexWait(&state_, s, deadline);
   }
 }
+
+void Call::Wake() { FutexWakeAll(&state_); }
 
 bool Call::Cancel() {
   uint32_t expected = kWaiting;

@@ -59,9 +59,12 @@ class Call {
   // --- Waiter side (the thread that armed it).
   // Buffer the request is encoded into; owned by the waiter.
   std::vector<uint8_t>& request() { return request_; }
-  // Waits until the reply is published or `deadline` passes. Returns true if
-  // done (an acquire load saw kDone, so reply()/result() may be read).
-  bool WaitUntil(absl::Time deadline);
+  // Waits until the reply is published, `deadline` passes, or `*cancel`
+  // (if given) becomes true. Returns true if done (an acquire load saw
+  // kDone, so reply()/result() may be read).
+  bool WaitUntil(absl::Time deadline, const std::atomic<bool>* cancel = nullptr);
+  // Wakes a waiter so it re-checks its cancel flag; any thread.
+  void Wake();
   // Non-blocking acquire check of the same.
   bool IsDone() const { return state_.load(std::memory_order_acquire) == kDone; }
   // Withdraws an armed call whose reply will not come (after Rflush). Returns

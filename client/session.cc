@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "client/errors.h"
+#include "client/interrupt.h"
 #include "client/log.h"
 
 namespace p9 {
@@ -113,6 +114,12 @@ void Session::FreeFid(uint32_t fid) {
 }
 
 absl::StatusOr<Call*> Session::Acquire(MsgType expect, absl::Time deadline) {
+  // An operation already interrupted sends nothing more (but flushes, which
+  // are made without an interrupter in scope, still go).
+  if (Interrupter* i = ScopedInterruptible::Current();
+      i != nullptr && i->interrupted() && expect != MsgType::kRflush) {
+    return ErrnoError(EINTR, "9P request interrupted");
+  }
   MutexLock lock(&mu_);
   auto ready = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return closed_ || !free_tags_.empty(); };
   if (!mu_.AwaitWithDeadline(ready, deadline)) {
@@ -146,12 +153,29 @@ absl::Status Session::Transact(Call* call, absl::Time deadline) {
     if (!call->Cancel()) call->WaitUntil(absl::InfiniteFuture());
     return st;
   }
-  if (!call->WaitUntil(deadline)) {
-    stats_.timeouts.fetch_add(1, std::memory_order_relaxed);
-    P9_LOG(kWarning, "%s: tag %u timed out after %s, flushing", options_.name, call->tag(),
-           absl::FormatDuration(options_.timeout));
+  Interrupter* intr = ScopedInterruptible::Current();
+  bool done;
+  if (intr != nullptr) {
+    intr->waiting_.store(call, std::memory_order_release);
+    done = call->WaitUntil(deadline, intr->flag());
+    intr->waiting_.store(nullptr, std::memory_order_release);
+  } else {
+    done = call->WaitUntil(deadline);
+  }
+  if (!done) {
+    bool interrupted = intr != nullptr && intr->interrupted();
+    if (interrupted) {
+      stats_.interrupts.fetch_add(1, std::memory_order_relaxed);
+    } else {
+      stats_.timeouts.fetch_add(1, std::memory_order_relaxed);
+      P9_LOG(kWarning, "%s: tag %u timed out after %s, flushing", options_.name, call->tag(),
+             absl::FormatDuration(options_.timeout));
+    }
     FlushAndWait(call);
-    if (!call->IsDone()) return absl::DeadlineExceededError("9P request timed out");
+    if (!call->IsDone()) {
+      return interrupted ? ErrnoError(EINTR, "9P request interrupted")
+                         : absl::DeadlineExceededError("9P request timed out");
+    }
   }
   return call->result();
 }

@@ -52,6 +52,7 @@ struct SessionStats {
   std::atomic<uint64_t> protocol_errors{0};  // malformed/unexpected replies
   std::atomic<uint64_t> timeouts{0};
   std::atomic<uint64_t> flushes{0};
+  std::atomic<uint64_t> interrupts{0};
   std::atomic<int64_t> in_flight{0};
 };
 

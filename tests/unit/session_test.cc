@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "client/errors.h"
+#include "client/interrupt.h"
 #include "gtest/gtest.h"
 #include "tests/unit/scripted_server.h"
 
@@ -405,6 +406,57 @@ TEST(Session, EmptyReadIsFine) {
   absl::StatusOr<size_t> n = call.get();
   ASSERT_TRUE(n.ok()) << n.status();
   EXPECT_EQ(*n, 0u);
+}
+
+TEST(SessionInterrupt, InterruptFlushesAndFailsWithEintr) {
+  Rig rig = MakeRig();
+  Interrupter intr;
+  auto call = std::async(std::launch::async, [&] {
+    ScopedInterruptible scope(&intr);
+    return rig.session->Readlink(1);
+  });
+  std::optional<Received> r = rig.server->Next();
+  ASSERT_TRUE(r.has_value());
+  intr.Interrupt();  // from another thread, while the call waits
+  std::optional<Received> flush = rig.server->Next();
+  ASSERT_TRUE(flush.has_value());
+  ASSERT_EQ(flush->header.type, static_cast<uint8_t>(MsgType::kTflush));
+  EXPECT_EQ(flush->As<Tflush>().oldtag, r->header.tag);
+  rig.server->Reply(flush->header.tag, Rflush{});
+  absl::StatusOr<std::string> res = call.get();
+  EXPECT_EQ(ToErrno(res.status()), EINTR) << res.status();
+  EXPECT_EQ(rig.session->stats().interrupts.load(), 1u);
+  EXPECT_EQ(rig.session->stats().in_flight.load(), 0);
+  EXPECT_TRUE(rig.session->alive());
+}
+
+TEST(SessionInterrupt, ReplyBeforeRflushWins) {
+  Rig rig = MakeRig();
+  Interrupter intr;
+  auto call = std::async(std::launch::async, [&] {
+    ScopedInterruptible scope(&intr);
+    return rig.session->Readlink(1);
+  });
+  std::optional<Received> r = rig.server->Next();
+  ASSERT_TRUE(r.has_value());
+  intr.Interrupt();
+  std::optional<Received> flush = rig.server->Next();
+  ASSERT_TRUE(flush.has_value());
+  rig.server->Reply(r->header.tag, Rreadlink{"made it"});
+  rig.server->Reply(flush->header.tag, Rflush{});
+  absl::StatusOr<std::string> res = call.get();
+  ASSERT_TRUE(res.ok()) << res.status();
+  EXPECT_EQ(*res, "made it");
+}
+
+TEST(SessionInterrupt, AlreadyInterruptedSendsNothing) {
+  Rig rig = MakeRig();
+  Interrupter intr;
+  intr.Interrupt();
+  ScopedInterruptible scope(&intr);
+  absl::StatusOr<std::string> res = rig.session->Readlink(1);
+  EXPECT_EQ(ToErrno(res.status()), EINTR);
+  EXPECT_FALSE(rig.server->Next(absl::Milliseconds(100)).has_value());
 }
 
 // A channel that counts ForgetReply calls and otherwise forwards.

@@ -1,0 +1,23 @@
+#include "client/interrupt.h"
+
+#include "client/call.h"
+
+namespace p9 {
+namespace {
+thread_local Interrupter* tls_current = nullptr;
+}  // namespace
+
+void Interrupter::Interrupt() {
+  interrupted_.store(true, std::memory_order_release);
+  if (Call* c = waiting_.load(std::memory_order_acquire)) c->Wake();
+}
+
+ScopedInterruptible::ScopedInterruptible(Interrupter* i) : previous_(tls_current) {
+  tls_current = i;
+}
+
+ScopedInterruptible::~ScopedInterruptible() { tls_current = previous_; }
+
+Interrupter* ScopedInterruptible::Current() { return tls_current; }
+
+}  // namespace p9
