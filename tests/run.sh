@@ -17,8 +17,9 @@ label=${1:-}
 configure() {
   local dir=$1
   shift
-  cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >"$dir.configure.log" 2>&1 \
-    || { cat "$dir.configure.log" >&2; echo "run.sh: configuring $dir failed" >&2; exit 1; }
+  mkdir -p "$dir"
+  cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >"$dir/configure.log" 2>&1 \
+    || { cat "$dir/configure.log" >&2; echo "run.sh: configuring $dir failed" >&2; exit 1; }
 }
 build() {
   echo "== building $1"
