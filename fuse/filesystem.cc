@@ -140,6 +140,16 @@ uint32_t Filesystem::max_write() const {
   return m;
 }
 
+namespace {
+uint32_t WholePages(uint32_t n) {
+  uint32_t page = static_cast<uint32_t>(sysconf(_SC_PAGESIZE));
+  return n >= page ? n - n % page : n;
+}
+}  // namespace
+
+uint32_t Filesystem::fuse_max_read() const { return WholePages(max_read()); }
+uint32_t Filesystem::fuse_max_write() const { return WholePages(max_write()); }
+
 absl::StatusOr<FidRef> Filesystem::FidOn(const InodeRef& inode, int c) {
   InodeRef parent;
   std::string name;

@@ -77,6 +77,10 @@ class Filesystem {
   // Largest payload of one read / write RPC over every channel.
   uint32_t max_read() const;
   uint32_t max_write() const;
+  // The kernel's request sizes: those, in whole pages, so one FUSE read or
+  // write is one Tread or Twrite.
+  uint32_t fuse_max_read() const;
+  uint32_t fuse_max_write() const;
 
   // --- Fids of inodes.
   // The inode's fid on channel c, walked from its parent's fid on c if it

@@ -168,7 +168,8 @@ int RunMount(const MountOptions& o, const std::string& mountpoint, Reporter* rep
   // access=client (and user, for now): one identity on the server, so the
   // kernel must check permissions against the mode bits.
   bool force_dp = o.access != AccessMode::kUid;
-  std::string fuse_opts = FuseOptionString(o, force_dp);
+  std::string fuse_opts =
+      absl::StrCat(FuseOptionString(o, force_dp), ",max_read=", fs->fuse_max_read());
   std::vector<std::string> argv_s = {kProg, "-o", fuse_opts};
   std::vector<char*> argv;
   for (std::string& s : argv_s) argv.push_back(s.data());

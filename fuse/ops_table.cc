@@ -69,11 +69,11 @@ namespace ops {
 void Init(void* userdata, fuse_conn_info* conn) {
   auto* fs = static_cast<Filesystem*>(userdata);
   const CachePolicy& p = fs->policy();
-  // Whole pages per write, each one Twrite of at most msize.
-  uint32_t mw = fs->max_write();
-  uint32_t page = static_cast<uint32_t>(sysconf(_SC_PAGESIZE));
-  if (mw >= page) mw -= mw % page;
-  conn->max_write = std::min(conn->max_write, mw);
+  // Whole pages per request, each one Tread/Twrite of at most msize. The
+  // same max_read was given to fuse_session_new as -o max_read (libfuse
+  // insists they match).
+  conn->max_write = std::min(conn->max_write, fs->fuse_max_write());
+  conn->max_read = fs->fuse_max_read();
   conn->time_gran = 1;
   auto want = [&](unsigned cap, bool on) {
     if (on && (conn->capable & cap)) {
@@ -94,8 +94,9 @@ void Init(void* userdata, fuse_conn_info* conn) {
   want(FUSE_CAP_SPLICE_WRITE, false);
   want(FUSE_CAP_SPLICE_MOVE, false);
   want(FUSE_CAP_EXPORT_SUPPORT, false);
-  P9_LOG(kInfo, "FUSE connection: protocol %u.%u, max_write %u, cache=%s", conn->proto_major,
-         conn->proto_minor, conn->max_write, CacheModeName(fs->config().cache));
+  P9_LOG(kInfo, "FUSE connection: protocol %u.%u, max_write %u, max_read %u, cache=%s",
+         conn->proto_major, conn->proto_minor, conn->max_write, conn->max_read,
+         CacheModeName(fs->config().cache));
 }
 
 void Destroy(void* userdata) {

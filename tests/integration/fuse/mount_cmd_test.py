@@ -256,6 +256,8 @@ class Lifecycle(unittest.TestCase):
         m = re.search(r"max_write (\d+)", err)
         self.assertIsNotNone(m, err[-2000:])
         self.assertEqual(int(m.group(1)), 61440)
+        m = re.search(r"max_read (\d+)", err)
+        self.assertEqual(int(m.group(1)), 61440)
 
     def test_queues_open_n_connections(self):
         server = Diod()
