@@ -4,15 +4,18 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "client/errors.h"
 #include "client/log.h"
 #include "client/protocol.h"
 #include "client/tcp_channel.h"
 #include "client/tunables.h"
+#include "rdma/rdma_channel.h"
 
 namespace p9::fuse {
 namespace {
@@ -58,7 +61,32 @@ std::string Clean(const absl::Status& st) {
 
 }  // namespace
 
-bool RdmaFallsBackToTcp() { return true; }
+namespace {
+
+// The transport and limits of one queue's channel.
+absl::StatusOr<std::unique_ptr<Channel>> OpenChannel(const MountOptions& o, Transport t,
+                                                     uint16_t port, const SessionOptions& so) {
+  if (t == Transport::kTcp) {
+    absl::StatusOr<std::unique_ptr<TcpChannel>> ch =
+        TcpChannel::Connect(o.host, port, so.timeout, so.msize);
+    if (!ch.ok()) return ch.status();
+    return std::unique_ptr<Channel>(*std::move(ch));
+  }
+  rdma::RdmaOptions ro;
+  ro.max_message = so.msize;
+  ro.send_depth = o.sq != 0 ? o.sq : tunables::kDefaultSendQueueDepth;
+  // Every request in flight needs a posted receive for its reply.
+  ro.recv_depth = std::max(o.rq != 0 ? o.rq : tunables::kDefaultRecvQueueDepth, ro.send_depth);
+  ro.timeout = so.timeout == absl::InfiniteDuration()
+                   ? absl::Seconds(tunables::kDefaultTimeoutSeconds)
+                   : so.timeout;
+  absl::StatusOr<std::unique_ptr<rdma::RdmaChannel>> ch =
+      rdma::RdmaChannel::Connect(o.host, port, ro);
+  if (!ch.ok()) return ch.status();
+  return std::unique_ptr<Channel>(*std::move(ch));
+}
+
+}  // namespace
 
 Identity ResolveIdentity(const MountOptions& o) {
   Identity id;
@@ -86,19 +114,35 @@ absl::StatusOr<Connection> ConnectAndAttach(const MountOptions& o, const Identit
   Connection conn;
   conn.transport = o.trans;
   conn.port = o.port;
-  if (o.trans == Transport::kRdma && RdmaFallsBackToTcp()) {
-    conn.transport = Transport::kTcp;
-    // The RDMA default port means nothing to a TCP server.
-    if (o.port == DefaultPort(Transport::kRdma)) conn.port = DefaultPort(Transport::kTcp);
-  }
   SessionOptions so;
-  so.msize = o.msize != 0 ? o.msize : tunables::kDefaultMsize;
   so.timeout = o.timeout_seconds > 0 ? absl::Seconds(o.timeout_seconds) : absl::InfiniteDuration();
   so.debug = o.debug;
+  if (o.trans == Transport::kRdma) {
+    so.msize = o.msize != 0 ? o.msize : tunables::kDefaultRdmaMsize;
+    // The session never has more requests out than receives are posted, so
+    // a reply always finds a buffer and credits never stall a sender.
+    so.max_tags =
+        static_cast<uint16_t>(std::max(o.rq != 0 ? o.rq : tunables::kDefaultRecvQueueDepth,
+                                       o.sq != 0 ? o.sq : tunables::kDefaultSendQueueDepth));
+  } else {
+    so.msize = o.msize != 0 ? o.msize : tunables::kDefaultMsize;
+  }
   const std::string where = Where(o, conn.port);
   for (int q = 0; q < o.queues; ++q) {
-    absl::StatusOr<std::unique_ptr<TcpChannel>> ch =
-        TcpChannel::Connect(o.host, conn.port, so.timeout, so.msize);
+    absl::StatusOr<std::unique_ptr<Channel>> ch = OpenChannel(o, conn.transport, conn.port, so);
+    if (!ch.ok() && q == 0 && conn.transport == Transport::kRdma && !o.trans_set &&
+        ch.status().code() == absl::StatusCode::kUnavailable &&
+        absl::StrContains(ch.status().message(), "no RDMA device")) {
+      // RDMA is only the default here, not asked for: a host without an RDMA
+      // device mounts over TCP instead, and says so.
+      conn.transport = Transport::kTcp;
+      if (o.port == DefaultPort(Transport::kRdma)) conn.port = DefaultPort(Transport::kTcp);
+      so.msize = o.msize != 0 ? o.msize : tunables::kDefaultMsize;
+      so.max_tags = tunables::kDefaultMaxTags;
+      P9_LOG(kWarning, "%s; using TCP to port %u instead (give trans=tcp or trans=rdma to choose)",
+             ch.status().message(), conn.port);
+      ch = OpenChannel(o, conn.transport, conn.port, so);
+    }
     if (!ch.ok()) return absl::UnavailableError(Clean(ch.status()));
     so.name = absl::StrCat("q", q);
     absl::StatusOr<std::unique_ptr<Session>> s = Session::Connect(std::move(*ch), so);

@@ -1,5 +1,5 @@
-// Opening a mount's connections: one transport + session + attach per queue.
-// This is where the RDMA channel plugs in once it exists.
+// Opening a mount's connections: one transport (RDMA or TCP) + session +
+// attach per queue.
 #ifndef P9_FUSE_CONNECT_H_
 #define P9_FUSE_CONNECT_H_
 
@@ -29,7 +29,8 @@ struct Connection {
   std::vector<std::unique_ptr<Session>> sessions;
   std::vector<uint32_t> root_fids;
   Qid root_qid;
-  // The transport actually used (trans=rdma falls back to tcp for now).
+  // The transport actually used: RDMA when it is the default but the host
+  // has no RDMA device falls back to TCP.
   Transport transport = Transport::kTcp;
   uint16_t port = 0;
 };
@@ -37,9 +38,6 @@ struct Connection {
 // Connects every queue and attaches `opts.export_path`. Fails with a
 // one-line, user-facing message; nothing is left open on failure.
 absl::StatusOr<Connection> ConnectAndAttach(const MountOptions& opts, const Identity& who);
-
-// True while trans=rdma has to be served over TCP.
-bool RdmaFallsBackToTcp();
 
 }  // namespace p9::fuse
 

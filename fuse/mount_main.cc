@@ -28,6 +28,7 @@
 #include "fuse/fuse_api.h"
 #include "fuse/ops.h"
 #include "fuse/options.h"
+#include "fuse/stats_file.h"
 
 namespace p9::fuse {
 namespace {
@@ -205,11 +206,19 @@ int RunMount(const MountOptions& o, const std::string& mountpoint, Reporter* rep
     if (chdir("/") != 0) P9_LOG(kWarning, "chdir /: %s", strerror(errno));
   }
 
-  fuse_loop_config* loop = fuse_loop_cfg_create();
-  fuse_loop_cfg_set_max_threads(loop, kMaxFuseThreads);
-  fuse_loop_cfg_set_clone_fd(loop, 0);
-  int ret = fuse_session_loop_mt(se, loop);
-  fuse_loop_cfg_destroy(loop);
+  int ret;
+  {
+    StatsWriter stats(
+        fs.get(), mountpoint,
+        absl::StrCat("mount ", o.source, " on ", mountpoint,
+                     " trans=", TransportName(conn->transport), " port=", conn->port,
+                     " queues=", o.queues, " cache=", CacheModeName(o.cache), " pid=", getpid()));
+    fuse_loop_config* loop = fuse_loop_cfg_create();
+    fuse_loop_cfg_set_max_threads(loop, kMaxFuseThreads);
+    fuse_loop_cfg_set_clone_fd(loop, 0);
+    ret = fuse_session_loop_mt(se, loop);
+    fuse_loop_cfg_destroy(loop);
+  }
 
   fuse_session_unmount(se);
   fuse_remove_signal_handlers(se);
@@ -262,11 +271,6 @@ int Main(int argc, char** argv) {
     return kExitMountFailure;
   }
 
-  if (o.trans == Transport::kRdma && RdmaFallsBackToTcp()) {
-    uint16_t port = o.port == DefaultPort(Transport::kRdma) ? DefaultPort(Transport::kTcp) : o.port;
-    P9_LOG(kWarning, "%s is not implemented yet; using TCP to port %u instead (trans=tcp)",
-           o.trans_set ? "trans=rdma" : "RDMA (the default transport)", port);
-  }
   if (o.access == AccessMode::kUser) {
     P9_LOG(kWarning,
            "access=user: per-user attach is not implemented yet; behaving like access=client "

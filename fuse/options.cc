@@ -121,6 +121,15 @@ absl::Status ApplyOne(absl::string_view opt, MountOptions* o) {
     o->queues = static_cast<int>(q);
     return absl::OkStatus();
   }
+  if (key == "sq" || key == "rq") {
+    if (auto st = need_value(); !st.ok()) return st;
+    uint64_t d = 0;
+    if (!ParseUnsigned(value, 1024, &d) || d == 0) {
+      return Bad(absl::StrCat(key, "=", value, ": must be 1-1024"));
+    }
+    (key == "sq" ? o->sq : o->rq) = static_cast<uint32_t>(d);
+    return absl::OkStatus();
+  }
   if (key == "uname") {
     if (auto st = need_value(); !st.ok()) return st;
     o->uname = std::string(value);
@@ -369,12 +378,15 @@ Also runs as the mount(8) helper: mount -t 9prdma HOST:/EXPORT MOUNTPOINT.
   -V, --version print the version
 
 9P options (-o, comma separated):
-  trans=rdma|tcp   transport (default rdma; RDMA is not implemented yet, so
-                   rdma currently falls back to TCP on port 564 with a warning)
+  trans=rdma|tcp   transport (default rdma: RC queue pair through rdma_cm)
   port=N           server port (default 5640 for rdma, 564 for tcp)
-  msize=N[k|m]     largest 9P message asked for (default 512k; the server may
-                   lower it; large reads/writes are sized from it)
+  msize=N[k|m]     largest 9P message asked for (default 512k over tcp, 128k
+                   over rdma; the server may lower it; large reads/writes
+                   are sized from it)
   queues=N         N connections, each its own 9P session (default 1)
+  sq=N, rq=N       rdma: sends in flight / receives posted per queue
+                   (default 32/32; rq is raised to sq; registered memory per
+                   queue is (sq + rq) x msize)
   uname=NAME       user name sent in Tattach (default: the mounting user)
   access=client    one attach as uname; the kernel checks permissions with
                    the mode bits (implies default_permissions) [default]

@@ -36,6 +36,9 @@ struct MountOptions {
   // 0 = the client default (tunables::kDefaultMsize).
   uint32_t msize = 0;
   int queues = 1;
+  // RDMA send/receive queue depths (requests in flight per queue); rq >= sq.
+  uint32_t sq = 0;  // 0: tunables::kDefaultSendQueueDepth
+  uint32_t rq = 0;  // 0: tunables::kDefaultRecvQueueDepth
   std::string uname;
   bool uname_set = false;
   AccessMode access = AccessMode::kClient;
