@@ -5,17 +5,52 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <memory>
+#include <thread>
+#include <utility>
 
+#include "absl/base/thread_annotations.h"
+#include "client/mutex.h"
 #include "client/session.h"
 
 namespace p9::fuse {
 
+// Sends Tclunk for fids nobody needs any more, on its own thread, so the
+// FUSE request that dropped the last reference (a lookup replacing an older
+// fid, a forget, a release) does not wait a round trip for it. Clunks are
+// sent in the order they were queued. Nothing waits for a clunk: fids are
+// independent on the server, and a fid number returns to the session's pool
+// only once its Tclunk has been answered.
+class Clunker {
+ public:
+  Clunker();
+  // Drain()s, then stops the thread.
+  ~Clunker();
+  Clunker(const Clunker&) = delete;
+  Clunker& operator=(const Clunker&) = delete;
+
+  void Push(Session* session, uint32_t fid);
+  // Returns once every fid queued so far has been clunked.
+  void Drain();
+
+ private:
+  void Loop();
+
+  Mutex mu_;
+  std::deque<std::pair<Session*, uint32_t>> queue_ ABSL_GUARDED_BY(mu_);
+  // Queued fids whose Tclunk has not been answered yet (queue + in flight).
+  size_t pending_ ABSL_GUARDED_BY(mu_) = 0;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread thread_;
+};
+
 class Fid {
  public:
-  // Takes ownership of `fid`, already established on `session`.
-  Fid(Session* session, int channel, uint32_t fid)
-      : session_(session), channel_(channel), fid_(fid) {}
+  // Takes ownership of `fid`, already established on `session`. With a
+  // clunker the Tclunk is sent from its thread, else synchronously.
+  Fid(Session* session, int channel, uint32_t fid, Clunker* clunker = nullptr)
+      : session_(session), channel_(channel), fid_(fid), clunker_(clunker) {}
   // Clunks the fid unless MarkGone() was called.
   ~Fid();
   Fid(const Fid&) = delete;
@@ -25,13 +60,14 @@ class Fid {
   int channel() const { return channel_; }
   uint32_t num() const { return fid_; }
   // The server has already forgotten the fid (Tremove clunks it even when
-  // the remove fails): the destructor only returns the number to the pool.
+  // the remove fails): the destructor does nothing.
   void MarkGone() { gone_.store(true, std::memory_order_relaxed); }
 
  private:
   Session* const session_;
   const int channel_;
   const uint32_t fid_;
+  Clunker* const clunker_;
   // Set by the one thread that removes through this fid, read by the
   // destructor after the last reference (shared_ptr release/acquire orders it).
   std::atomic<bool> gone_{false};

@@ -64,14 +64,6 @@ bool IsStale(const absl::Status& s) {
   return e == ENOENT || e == ESTALE;
 }
 
-Fid::~Fid() {
-  if (gone_.load(std::memory_order_relaxed)) return;
-  if (!session_->alive()) return;  // the server forgot every fid with the connection
-  if (absl::Status st = session_->Clunk(fid_); !st.ok()) {
-    P9_LOG(kDebug, "Tclunk fid %u: %s", fid_, st.ToString());
-  }
-}
-
 Filesystem::Filesystem(std::vector<std::unique_ptr<Session>> sessions,
                        const std::vector<uint32_t>& root_fids, const Qid& root_qid,
                        const FsConfig& config)
@@ -84,7 +76,7 @@ Filesystem::Filesystem(std::vector<std::unique_ptr<Session>> sessions,
     MutexLock lock(&root->mu);
     for (int c = 0; c < channels(); ++c) {
       root->fids[static_cast<size_t>(c)] =
-          std::make_shared<Fid>(session(c), c, root_fids[static_cast<size_t>(c)]);
+          std::make_shared<Fid>(session(c), c, root_fids[static_cast<size_t>(c)], &clunker_);
     }
   }
   table_ = std::make_unique<InodeTable>(root_qid.path, std::move(root));
@@ -99,11 +91,6 @@ void Filesystem::Shutdown() {
   std::vector<InodeRef> all = table_->Clear();
   size_t n = all.size();
   all.clear();
-  InodeRef root = table_->root();
-  {
-    MutexLock lock(&root->mu);
-    for (FidRef& f : root->fids) f.reset();
-  }
   InodeRef silly;
   {
     MutexLock lock(&silly_mu_);
@@ -113,10 +100,17 @@ void Filesystem::Shutdown() {
     // Leave no empty hidden directory behind (another client may still use
     // it: then it is not empty and stays).
     DropAllFids(silly);
+    clunker_.Drain();  // files there are closed before the directory goes
     absl::StatusOr<FidRef> rf = FidOn(table_->root(), 0);
     if (rf.ok()) (void)RemoveName(*rf, kSillyDirName, true);
     silly.reset();
   }
+  InodeRef root = table_->root();
+  {
+    MutexLock lock(&root->mu);
+    for (FidRef& f : root->fids) f.reset();
+  }
+  clunker_.Drain();
   P9_LOG(kInfo, "unmount: released %zu inodes and the root on %d channel(s)", n, channels());
   for (auto& s : sessions_) s->Close(absl::CancelledError("unmounted"));
 }
@@ -151,27 +145,35 @@ uint32_t Filesystem::fuse_max_read() const { return WholePages(max_read()); }
 uint32_t Filesystem::fuse_max_write() const { return WholePages(max_write()); }
 
 absl::StatusOr<FidRef> Filesystem::FidOn(const InodeRef& inode, int c) {
-  InodeRef parent;
-  std::string name;
+  std::vector<Inode::Link> links;
   {
     MutexLock lock(&inode->mu);
     const FidRef& f = inode->fids[static_cast<size_t>(c)];
     if (f != nullptr) return f;
-    parent = inode->parent;
-    name = inode->name;
+    links = inode->links;
   }
-  if (parent == nullptr) return ErrnoError(ESTALE, "no path left to walk to this file");
-  absl::StatusOr<FidRef> pf = FidOn(parent, c);
-  if (!pf.ok()) return pf.status();
-  absl::StatusOr<std::pair<FidRef, Qid>> w = WalkName(*pf, name);
-  if (!w.ok()) return w.status();
-  if (w->second.path != inode->qid_path) {
-    return ErrnoError(ESTALE, absl::StrFormat("\"%s\" now names another file", name));
+  absl::Status last = ErrnoError(ESTALE, "no path left to walk to this file");
+  for (const Inode::Link& l : links) {
+    absl::StatusOr<FidRef> pf = FidOn(l.dir, c);
+    if (!pf.ok()) {
+      last = pf.status();
+      continue;
+    }
+    absl::StatusOr<std::pair<FidRef, Qid>> w = WalkName(*pf, l.name);
+    if (!w.ok()) {
+      last = w.status();
+      continue;
+    }
+    if (w->second.path != inode->qid_path) {
+      last = ErrnoError(ESTALE, absl::StrFormat("\"%s\" now names another file", l.name));
+      continue;
+    }
+    MutexLock lock(&inode->mu);
+    FidRef& slot = inode->fids[static_cast<size_t>(c)];
+    if (slot == nullptr) slot = std::move(w->first);
+    return slot;
   }
-  MutexLock lock(&inode->mu);
-  FidRef& slot = inode->fids[static_cast<size_t>(c)];
-  if (slot == nullptr) slot = std::move(w->first);
-  return slot;
+  return last;
 }
 
 absl::StatusOr<FidRef> Filesystem::AnyFid(const InodeRef& inode, int preferred) {
@@ -210,7 +212,7 @@ void Filesystem::InvalidateBelow(const InodeRef& dir) {
     InodeRef p;
     {
       MutexLock lock(&inode->mu);
-      p = inode->parent;
+      p = inode->parent();
     }
     for (int depth = 0; p != nullptr && depth < kMaxDepth; ++depth) {
       if (p == dir) {
@@ -219,7 +221,7 @@ void Filesystem::InvalidateBelow(const InodeRef& dir) {
         break;
       }
       MutexLock lock(&p->mu);
-      InodeRef up = p->parent;
+      InodeRef up = p->parent();
       p = std::move(up);
     }
   }
@@ -236,7 +238,7 @@ absl::StatusOr<std::pair<FidRef, Qid>> Filesystem::WalkName(const FidRef& dir,
     s->FreeFid(nf);
     return q.status();
   }
-  auto f = std::make_shared<Fid>(s, dir->channel(), nf);
+  auto f = std::make_shared<Fid>(s, dir->channel(), nf, &clunker_);
   if (q->size() != 1) return ErrnoError(EIO, "Rwalk returned no qid");
   return std::make_pair(std::move(f), q->front());
 }
@@ -249,7 +251,7 @@ absl::StatusOr<FidRef> Filesystem::Clone(const FidRef& f) {
     s->FreeFid(nf);
     return q.status();
   }
-  return std::make_shared<Fid>(s, f->channel(), nf);
+  return std::make_shared<Fid>(s, f->channel(), nf, &clunker_);
 }
 
 absl::Status Filesystem::Remove(const FidRef& f) {
@@ -268,16 +270,17 @@ absl::StatusOr<Rgetattr> Filesystem::GetattrChecked(const FidRef& f, uint64_t qi
 
 void Filesystem::Retire(uint64_t qid_path) {
   if (InodeRef cur = table_->FindByQidPath(qid_path); cur != nullptr && !cur->is_dir()) {
-    // A file with other links is not gone: only this name is.
+    // A file with other links is not gone, only this name is; nor is one
+    // that lives on under its hidden name.
     MutexLock lock(&cur->mu);
-    if (cur->has_attr && cur->last_attr.nlink > 1) return;
+    if ((cur->has_attr && cur->last_attr.nlink > 1) || cur->silly || cur->silly_pending) return;
   }
   InodeRef old = table_->Retire(qid_path);
   if (old == nullptr) return;
   DropAllFids(old);
-  InodeRef parent;  // released outside the lock
+  std::vector<Inode::Link> links;  // released outside the lock
   MutexLock lock(&old->mu);
-  parent = std::move(old->parent);
+  links.swap(old->links);
 }
 
 absl::StatusOr<Rgetattr> Filesystem::GetattrInode(const InodeRef& inode, int c,
@@ -347,7 +350,7 @@ InodeRef Filesystem::EnterInode(const InodeRef& parent, const std::string& name,
           break;
         }
         MutexLock lock(&p->mu);
-        InodeRef up = p->parent;
+        InodeRef up = p->parent();
         p = std::move(up);
       }
     }
@@ -355,10 +358,7 @@ InodeRef Filesystem::EnterInode(const InodeRef& parent, const std::string& name,
     MutexLock lock(&inode->mu);
     inode->last_attr = attr;
     inode->has_attr = true;
-    if (!cycle) {
-      inode->parent = parent;
-      inode->name = name;
-    }
+    if (!cycle) inode->AddLink(parent, name);
     // The freshest walk wins: on a path-based server an older fid may name
     // an old path of this file.
     FidRef& slot = inode->fids[static_cast<size_t>(f->channel())];
@@ -466,8 +466,7 @@ absl::StatusOr<InodeRef> Filesystem::SillyDir() {
   auto dir = std::make_shared<Inode>(0, w->second.path, S_IFDIR, channels());
   {
     MutexLock dl(&dir->mu);
-    dir->parent = root;
-    dir->name = kSillyDirName;
+    dir->AddLink(root, kSillyDirName);
     dir->fids[0] = std::move(w->first);
   }
   silly_dir_ = dir;
@@ -505,21 +504,30 @@ absl::Status Filesystem::RemoveName(const FidRef& dir, const std::string& name, 
 }
 
 void Filesystem::RemoveSilly(const InodeRef& inode) {
-  InodeRef parent;
+  InodeRef dir;
   std::string name;
   {
     MutexLock lock(&inode->mu);
-    parent = inode->parent;
-    name = inode->name;
+    if (!inode->silly) return;
+    dir = std::move(inode->silly_dir);
+    name = std::move(inode->silly_name);
     inode->silly = false;
   }
-  if (parent == nullptr || !IsSillyName(name)) return;
-  absl::StatusOr<FidRef> pf = AnyFid(parent, PickChannel());
+  if (dir == nullptr) return;
+  {
+    // Its fids may name the hidden path; other names (if any) remain.
+    std::vector<FidRef> old;
+    MutexLock lock(&inode->mu);
+    inode->RemoveLink(dir.get(), name);
+    for (FidRef& g : inode->fids) {
+      if (g != nullptr) old.push_back(std::move(g));
+    }
+  }
+  absl::StatusOr<FidRef> pf = AnyFid(dir, PickChannel());
   absl::Status st = pf.ok() ? RemoveName(*pf, name, false) : pf.status();
   if (!st.ok() && ToErrno(st) != ENOENT) {
     P9_LOG(kWarning, "cannot remove %s (unlinked while open): %s", name, st.ToString());
   }
-  DropAllFids(inode);
 }
 
 }  // namespace p9::fuse

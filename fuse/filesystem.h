@@ -170,6 +170,8 @@ class Filesystem {
 
  private:
   std::vector<std::unique_ptr<Session>> sessions_;
+  // Declared after the sessions: destroyed (drained) before them.
+  Clunker clunker_;
   const FsConfig config_;
   const CachePolicy policy_;
   std::unique_ptr<InodeTable> table_;

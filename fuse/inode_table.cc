@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <utility>
 
 namespace p9::fuse {
@@ -24,6 +25,22 @@ Inode::Inode(uint64_t ino_in, uint64_t qid_path_in, uint32_t file_type_in, int c
     : ino(ino_in), qid_path(qid_path_in), file_type(file_type_in & S_IFMT) {
   MutexLock lock(&mu);
   fids.resize(static_cast<size_t>(channels));
+}
+
+std::shared_ptr<Inode> Inode::parent() const { return links.empty() ? nullptr : links.front().dir; }
+
+void Inode::AddLink(std::shared_ptr<Inode> dir, const std::string& name) {
+  RemoveLink(dir.get(), name);
+  links.insert(links.begin(), Link{std::move(dir), name});
+  if (links.size() > kMaxLinks) links.resize(kMaxLinks);
+}
+
+bool Inode::RemoveLink(const Inode* dir, const std::string& name) {
+  auto it = std::find_if(links.begin(), links.end(),
+                         [&](const Link& l) { return l.dir.get() == dir && l.name == name; });
+  if (it == links.end()) return false;
+  links.erase(it);
+  return true;
 }
 
 bool Inode::is_dir() const { return S_ISDIR(file_type.load(std::memory_order_relaxed)); }

@@ -58,11 +58,25 @@ class Inode {
   std::atomic<uint32_t> file_type;
   bool is_dir() const;
 
+  // A name the file is known by: used to walk a fid for a channel that has
+  // none (or whose fid went stale).
+  struct Link {
+    std::shared_ptr<Inode> dir;
+    std::string name;
+  };
+  static constexpr size_t kMaxLinks = 8;
+
   Mutex mu;
-  // Where the kernel last saw this file: used to walk a fid for a channel
-  // that has none. Null for the root (and for nothing else).
-  std::shared_ptr<Inode> parent ABSL_GUARDED_BY(mu);
-  std::string name ABSL_GUARDED_BY(mu);
+  // Names the kernel has seen this file by, most recent first (several for
+  // hard links). Empty for the root and for files removed through the mount.
+  std::vector<Link> links ABSL_GUARDED_BY(mu);
+  // The most recent link's directory, or null.
+  std::shared_ptr<Inode> parent() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // Records (dir, name) as the most recent link.
+  void AddLink(std::shared_ptr<Inode> dir, const std::string& name)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // Forgets (dir, name); true if it was known.
+  bool RemoveLink(const Inode* dir, const std::string& name) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   // One fid per channel, made on demand; null = none yet (or dropped after
   // a rename made it stale on a path-based server).
   std::vector<FidRef> fids ABSL_GUARDED_BY(mu);
@@ -73,6 +87,10 @@ class Inode {
   // hidden name instead (like NFS's silly rename) and goes on last release.
   bool silly_pending ABSL_GUARDED_BY(mu) = false;
   bool silly ABSL_GUARDED_BY(mu) = false;
+  // Where the hidden name is (a lookup of another hard link may move
+  // parent/name meanwhile).
+  std::shared_ptr<Inode> silly_dir ABSL_GUARDED_BY(mu);
+  std::string silly_name ABSL_GUARDED_BY(mu);
   // The latest attributes the server gave; what fstat of a removed file
   // reports (with nlink 0) when a path-based server can no longer stat it.
   Rgetattr last_attr ABSL_GUARDED_BY(mu);

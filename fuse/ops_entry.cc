@@ -74,11 +74,13 @@ absl::Status FidsOnOneChannel(Filesystem* fs, const InodeRef& a, const InodeRef&
 // rename. The hidden name is in the export's hidden directory so that `dir`
 // can be removed meanwhile; in `dir` itself if that is impossible. Returns
 // false if nothing was renamed (the caller then removes it normally).
-bool SillyRename(Filesystem* fs, const InodeRef& dir, const FidRef& dir_fid, const InodeRef& target,
-                 const FidRef& f) {
+bool SillyRename(Filesystem* fs, const InodeRef& dir, const FidRef& dir_fid,
+                 const std::string& name, const InodeRef& target, const FidRef& f) {
   {
     MutexLock lock(&target->mu);
-    if (target->open_fids.empty()) return false;
+    // Already hidden (this was another hard link): its hidden name keeps
+    // it alive, so this name can simply go.
+    if (target->open_fids.empty() || target->silly || target->silly_pending) return false;
     target->silly_pending = true;
   }
   std::string silly = fs->SillyName(target->ino);
@@ -97,9 +99,11 @@ bool SillyRename(Filesystem* fs, const InodeRef& dir, const FidRef& dir_fid, con
     MutexLock lock(&target->mu);
     target->silly_pending = false;
     if (st.ok()) {
-      target->parent = where;
-      target->name = silly;
+      target->RemoveLink(dir.get(), name);
+      target->AddLink(where, silly);
       target->silly = true;
+      target->silly_dir = where;
+      target->silly_name = silly;
       for (FidRef& g : target->fids) {
         if (g != nullptr) old.push_back(std::move(g));
       }
@@ -132,18 +136,21 @@ void DoRemove(fuse_req_t req, fuse_ino_t parent, const char* name, bool is_dir) 
   if (w->second.type & kQtDir) return Err(req, EISDIR);
   InodeRef target = fs->inodes().FindByQidPath(w->second.path);
   if (target != nullptr && !Filesystem::IsSillyName(n) &&
-      SillyRename(fs, dir, *pf, target, w->first)) {
+      SillyRename(fs, dir, *pf, n, target, w->first)) {
     return Err(req, 0);
   }
   absl::Status st = fs->Remove(w->first);
   if (st.ok()) fs->Retire(w->second.path);
   if (st.ok() && target != nullptr) {
-    bool was_here;
-    {
-      MutexLock lock(&target->mu);
-      was_here = target->parent == dir && target->name == n;
+    // Its fids may name this path: walk again by one of its other names
+    // (another hard link, or its hidden name if it is open).
+    std::vector<FidRef> old;
+    MutexLock lock(&target->mu);
+    if (target->RemoveLink(dir.get(), n)) {
+      for (FidRef& g : target->fids) {
+        if (g != nullptr) old.push_back(std::move(g));
+      }
     }
-    if (was_here) fs->DropAllFids(target);
   }
   ReplyStatus(req, st);
 }
@@ -366,7 +373,7 @@ void Rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newp
     if (replaces && fs->open_files.load(std::memory_order_relaxed) > 0 &&
         !(tw->second.type & kQtDir) && !Filesystem::IsSillyName(to)) {
       if (InodeRef t = fs->inodes().FindByQidPath(tw->second.path); t != nullptr) {
-        if (SillyRename(fs, ndir, npf, t, tw->first)) replaces = false;
+        if (SillyRename(fs, ndir, npf, to, t, tw->first)) replaces = false;
       }
     }
     // Trename moves the walked fid with the file (diod updates that fid's
@@ -383,8 +390,8 @@ void Rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newp
       {
         std::vector<FidRef> old;
         MutexLock lock(&moved->mu);
-        moved->parent = ndir;
-        moved->name = to;
+        moved->RemoveLink(dir.get(), from);
+        moved->AddLink(ndir, to);
         for (FidRef& g : moved->fids) {
           if (g != nullptr) old.push_back(std::move(g));
         }

@@ -238,7 +238,20 @@ void Flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 void Release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
   (void)ino;
   Run(req, "release", [&] {
-    Drop(Fs(req), FileOf(fi));
+    FileHandle* h = FileOf(fi);
+    bool unlock;
+    {
+      MutexLock l(&h->mu);
+      unlock = h->flocked && fi->flock_release;
+      h->flocked = false;
+    }
+    if (unlock) {
+      // The last close of a flock()ed file: unlock now rather than when the
+      // fid's clunk gets to the server.
+      absl::StatusOr<bool> r = LockLoop(req, h->fid, kLockTypeUnlck, false, 0, 0, 0);
+      if (!r.ok()) P9_LOG(kDebug, "flock release: %s", r.status().ToString());
+    }
+    Drop(Fs(req), h);
     fuse_reply_err(req, 0);
   });
 }

@@ -298,6 +298,26 @@ class Files(Base):
         os.close(fd2)
         self.assertEmptySoon(self.e)
 
+    def test_unlink_open_hard_links(self):
+        self.write(self.mp("a"), b"linked")
+        os.link(self.mp("a"), self.mp("b"))
+        os.link(self.mp("a"), self.mp("c"))
+        fd = os.open(self.mp("a"), os.O_RDONLY)
+        os.unlink(self.mp("a"))
+        os.stat(self.mp("b"))  # the kernel looks the inode up under another name
+        os.unlink(self.mp("b"))
+        self.assertEqual(os.pread(fd, 6, 0), b"linked")
+        self.assertEqual(os.fstat(fd).st_size, 6)
+        os.close(fd)
+        self.assertEqual(self.read(self.mp("c")), b"linked")
+        self.assertEqual(os.listdir(self.e), ["c"])
+        fd = os.open(self.mp("c"), os.O_RDONLY)
+        os.unlink(self.mp("c"))
+        os.close(fd)
+        hidden = os.path.join(MNT.server.export, ".9prdma-unlinked")
+        self.assertTrue(p9harness.wait_for(
+            lambda: not os.path.exists(hidden) or not os.listdir(hidden), 5))
+
     def test_rmdir_after_unlinking_open_file(self):
         os.mkdir(self.mp("d"))
         fd = os.open(self.mp("d", "f"), os.O_CREAT | os.O_RDWR, 0o644)
