@@ -6,13 +6,16 @@
 # the server side), and unmounts. Needs root (diod and the FUSE mount) and a
 # build (cmake -S . -B build -G Ninja && ninja -C build).
 #
-# Transport: the RDMA channel is not wired into mount.9prdma yet, so this
-# demo runs over TCP on 127.0.0.1. Once it is, the same demo runs over RDMA
-# (Soft-RoCE) by mounting with trans=rdma.
+# Transport: over RDMA when this host has an active RDMA device with an IPv4
+# address (e.g. Soft-RoCE in the test VM): Debian's diod speaks TCP only, so
+# build/bin/9prdma-relay accepts the RDMA connection in front of it. Without
+# an RDMA device the demo runs over TCP on 127.0.0.1 and says so.
+# DEMO_TRANSPORT=tcp|rdma forces one.
 set -eu
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 bin=${MOUNT_9PRDMA:-$repo/build/bin/mount.9prdma}
+relay=${P9_RELAY:-$(dirname "$bin")/9prdma-relay}
 diod=$(command -v diod || echo /usr/sbin/diod)
 
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
@@ -28,17 +31,43 @@ mnt=$work/mnt
 mkdir -p "$export_dir/docs" "$mnt"
 chmod 755 "$work"
 echo "hello from the server side" >"$export_dir/docs/README"
-port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+free_port() {
+  /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+port=$(free_port)
 diod_pid=
+relay_pid=
+
+# The IPv4 address of the first active RDMA link's network device, if any.
+rdma_ip() {
+  command -v rdma >/dev/null 2>&1 || return 0
+  netdev=$(rdma link show 2>/dev/null | awk '/state ACTIVE/ { for (i = 1; i < NF; i++) if ($i == "netdev") { print $(i + 1); exit } }')
+  [ -n "$netdev" ] || return 0
+  ip -4 -o addr show dev "$netdev" 2>/dev/null | awk '{ split($4, a, "/"); print a[1]; exit }'
+}
+transport=${DEMO_TRANSPORT:-}
+ip=$(rdma_ip)
+if [ -z "$transport" ]; then
+  if [ -n "$ip" ] && [ -x "$relay" ]; then transport=rdma; else transport=tcp; fi
+fi
+if [ "$transport" = rdma ] && { [ -z "$ip" ] || [ ! -x "$relay" ]; }; then
+  echo "demo.sh: DEMO_TRANSPORT=rdma needs an active RDMA device with an IPv4 address and $relay" >&2
+  exit 1
+fi
 
 cleanup() {
   if grep -q " $mnt " /proc/mounts 2>/dev/null; then umount "$mnt" 2>/dev/null || umount -l "$mnt"; fi
+  [ -n "$relay_pid" ] && kill "$relay_pid" 2>/dev/null && wait "$relay_pid" 2>/dev/null
   [ -n "$diod_pid" ] && kill "$diod_pid" 2>/dev/null && wait "$diod_pid" 2>/dev/null
   rm -rf "$work"
 }
 trap cleanup EXIT INT TERM
 
-say "Transport: TCP (the RDMA channel is not in mount.9prdma yet; trans=rdma falls back to TCP)"
+if [ "$transport" = rdma ]; then
+  say "Transport: RDMA to $ip (diod behind 9prdma-relay)"
+else
+  say "Transport: TCP on loopback (no active RDMA device with an IPv4 address here; on an RDMA host the same demo runs over RDMA)"
+fi
 say "Starting diod on 127.0.0.1:$port exporting $export_dir"
 "$diod" -f -n -c /dev/null -e "$export_dir" -l "127.0.0.1:$port" -L "$work/diod.log" &
 diod_pid=$!
@@ -47,8 +76,20 @@ for _ in 1 2 3 4 5 6 7 8 9 10; do
   sleep 0.2
 done
 
+source=127.0.0.1:$export_dir
+opts=trans=tcp,port=$port
+if [ "$transport" = rdma ]; then
+  rport=$(free_port)
+  say "Starting 9prdma-relay: RDMA $ip:$rport -> TCP 127.0.0.1:$port"
+  "$relay" --listen "$ip:$rport" --to "127.0.0.1:$port" &
+  relay_pid=$!
+  sleep 1
+  source=$ip:$export_dir
+  opts=trans=rdma,port=$rport
+fi
+
 say "Mounting"
-run "$bin -o trans=tcp,port=$port,cache=loose 127.0.0.1:$export_dir $mnt"
+run "$bin -o $opts,cache=loose $source $mnt"
 run "grep ' $mnt ' /proc/mounts"
 run "df -h $mnt"
 
