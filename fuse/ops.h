@@ -13,6 +13,7 @@
 #include "client/log.h"
 #include "fuse/filesystem.h"
 #include "fuse/fuse_api.h"
+#include "fuse/interrupts.h"
 
 namespace p9::fuse {
 
@@ -46,6 +47,8 @@ template <typename F>
 void Run(fuse_req_t req, const char* op, F&& body) {
   P9_LOG(kDebug, "FUSE %s", op);
   try {
+    // A signal to the caller flushes the 9P request being waited for.
+    ScopedFuseInterrupt interruptible(req);
     body();
   } catch (const std::exception& e) {
     P9_LOG(kError, "%s: %s", op, e.what());

@@ -620,6 +620,20 @@ class Locks(Base):
             t = time.monotonic()
             fcntl.lockf(fd, fcntl.LOCK_EX)
             print("waited %.1f" % (time.monotonic() - t))
+        elif what == "interrupted":
+            import signal
+            class Alarm(Exception):
+                pass
+            def on_alarm(*args):
+                raise Alarm()  # else Python retries the syscall (PEP 475)
+            signal.signal(signal.SIGALRM, on_alarm)
+            signal.alarm(1)
+            t = time.monotonic()
+            try:
+                fcntl.lockf(fd, fcntl.LOCK_EX)
+                print("locked")
+            except Alarm:
+                print("EINTR", "%.1f" % (time.monotonic() - t))
         elif what == "flock":
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -654,6 +668,16 @@ class Locks(Base):
         out = self.child(p, "waitlock")
         self.assertTrue(out.startswith("waited"), out)
         self.assertGreaterEqual(float(out.split()[1]), 0.3)
+        os.close(fd)
+
+    def test_blocked_lock_wait_is_interruptible(self):
+        p = self.mp("lk")
+        self.write(p, b"")
+        fd = os.open(p, os.O_RDWR)
+        fcntl.lockf(fd, fcntl.LOCK_EX)
+        out = self.child(p, "interrupted").split()  # SIGALRM after 1 s
+        self.assertEqual(out[0], "EINTR")
+        self.assertLess(float(out[1]), 5)
         os.close(fd)
 
     def test_lock_released_on_close(self):
