@@ -15,6 +15,13 @@ absl::Status CreditGate::Acquire(absl::Time deadline) {
   return absl::OkStatus();
 }
 
+bool CreditGate::TryAcquire() {
+  MutexLock lock(&mu_);
+  if (closed_ || available_ <= 0) return false;
+  --available_;
+  return true;
+}
+
 void CreditGate::Release(int64_t n) {
   MutexLock lock(&mu_);
   available_ += n;

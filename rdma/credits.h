@@ -21,6 +21,8 @@ class CreditGate {
   // Takes one credit, waiting until one is free, the gate closes, or the
   // deadline passes.
   absl::Status Acquire(absl::Time deadline);
+  // Takes one credit if one is free now.
+  bool TryAcquire();
   // Returns `n` credits. Returning more than were taken is a bug in the
   // caller and is refused (counted, never exceeds the total).
   void Release(int64_t n = 1);

@@ -145,6 +145,9 @@ absl::Status RdmaChannel::SetUpQueues(Resources* r, const RdmaOptions& o) {
       CreateCq(ctx, static_cast<int>(o.send_depth + o.recv_depth), r->comp.get());
   if (!cq.ok()) return cq.status();
   r->cq = *std::move(cq);
+  absl::StatusOr<CqPtr> send_cq = CreateCq(ctx, static_cast<int>(o.send_depth), nullptr);
+  if (!send_cq.ok()) return send_cq.status();
+  r->send_cq = *std::move(send_cq);
 
   size_t needed = size_t{o.send_depth + o.recv_depth} * o.max_message;
   absl::StatusOr<std::unique_ptr<BufferPool>> sp =
@@ -164,7 +167,7 @@ absl::Status RdmaChannel::SetUpQueues(Resources* r, const RdmaOptions& o) {
     }
   }
   absl::StatusOr<QpHandle> qp =
-      CreateQp(r->id.get(), r->pd.get(), r->cq.get(), o.send_depth, o.recv_depth);
+      CreateQp(r->id.get(), r->pd.get(), r->send_cq.get(), r->cq.get(), o.send_depth, o.recv_depth);
   if (!qp.ok()) return qp.status();
   r->qp = *std::move(qp);
   if (ibv_req_notify_cq(r->cq.get(), 0) != 0) return VerbsError(Step::kCreateCq, errno);
@@ -321,7 +324,7 @@ absl::Status RdmaChannel::Send(absl::Span<const uint8_t> msg) {
   if (active_) {
     if (absl::Status s = reply_credits_.Acquire(deadline); !s.ok()) return s;
   }
-  if (absl::Status s = send_slots_.Acquire(deadline); !s.ok()) {
+  if (absl::Status s = AcquireSendSlot(deadline); !s.ok()) {
     if (active_) reply_credits_.Release(1);
     return s;
   }
@@ -359,6 +362,43 @@ absl::Status RdmaChannel::Send(absl::Span<const uint8_t> msg) {
   return absl::OkStatus();
 }
 
+absl::Status RdmaChannel::AcquireSendSlot(absl::Time deadline) {
+  for (;;) {
+    if (send_slots_.TryAcquire()) return absl::OkStatus();
+    if (absl::Status s = ReapSends(); !s.ok()) {
+      Close(s);
+      return s;
+    }
+    absl::Time slice = std::min(deadline, absl::Now() + absl::Milliseconds(1));
+    absl::Status s = send_slots_.Acquire(slice);
+    if (s.ok() || s.code() != absl::StatusCode::kDeadlineExceeded || absl::Now() >= deadline) {
+      return s;
+    }
+  }
+}
+
+absl::Status RdmaChannel::ReapSends() {
+  MutexLock lock(&reap_mu_);
+  absl::Status failure;
+  ibv_wc wc[16];
+  for (;;) {
+    int n = ibv_poll_cq(r_.send_cq.get(), 16, wc);
+    if (n < 0) return absl::UnavailableError(absl::StrCat("ibv_poll_cq (sends) on ", peer_));
+    if (n == 0) return failure;
+    for (int i = 0; i < n; ++i) {
+      absl::StatusOr<CpuBuffer> buf = r_.send_pool->Reclaim(wc[i].wr_id);
+      if (!buf.ok())
+        return absl::InternalError(absl::StrCat("RDMA send completion: ", buf.status().message()));
+      r_.send_pool->ReturnFree(*std::move(buf));
+      send_slots_.Release(1);
+      if (wc[i].status != IBV_WC_SUCCESS && wc[i].status != IBV_WC_WR_FLUSH_ERR && failure.ok()) {
+        failure = absl::UnavailableError(absl::StrCat(
+            "RDMA connection to ", peer_, " failed: ", ibv_wc_status_str(wc[i].status)));
+      }
+    }
+  }
+}
+
 void RdmaChannel::Deliver(absl::Span<const uint8_t> msg) {
   if (msg.size() < kHeaderSize) {
     receiver_->OnBadMessage(kNoTag,
@@ -378,6 +418,7 @@ void RdmaChannel::Deliver(absl::Span<const uint8_t> msg) {
   }
 }
 
+// Receives only; sends complete on their own CQ (ReapSends).
 int RdmaChannel::DrainCq(absl::Status* why) {
   ibv_wc wc[16];
   int total = 0;
@@ -391,26 +432,18 @@ int RdmaChannel::DrainCq(absl::Status* why) {
     total += n;
     for (int i = 0; i < n; ++i) {
       const ibv_wc& c = wc[i];
-      bool is_send = BufferPool::PoolOf(c.wr_id) == 1;
-      BufferPool* pool = is_send ? r_.send_pool.get() : r_.recv_pool.get();
-      absl::StatusOr<CpuBuffer> buf = pool->Reclaim(c.wr_id);
+      absl::StatusOr<CpuBuffer> buf = r_.recv_pool->Reclaim(c.wr_id);
       if (!buf.ok()) {
         *why = absl::InternalError(absl::StrCat("RDMA completion: ", buf.status().message()));
         return -1;
       }
       if (c.status != IBV_WC_SUCCESS) {
-        pool->ReturnFree(*std::move(buf));
-        if (is_send) send_slots_.Release(1);
+        r_.recv_pool->ReturnFree(*std::move(buf));
         if (why->ok()) {
           *why = absl::UnavailableError(
               absl::StrCat("RDMA connection to ", peer_, " failed: ", ibv_wc_status_str(c.status)));
         }
         continue;  // reclaim the rest; the loop ends the channel after
-      }
-      if (is_send) {
-        pool->ReturnFree(*std::move(buf));
-        send_slots_.Release(1);
-        continue;
       }
       counters_.receives.fetch_add(1, std::memory_order_relaxed);
       counters_.bytes_received.fetch_add(c.byte_len, std::memory_order_relaxed);
@@ -434,6 +467,10 @@ void RdmaChannel::CompletionLoop() {
   unsigned unacked = 0;
   absl::Time spin_until = absl::InfinitePast();
   for (;;) {
+    if (absl::Status s = ReapSends(); !s.ok()) {
+      why = s;
+      break;
+    }
     int n = DrainCq(&why);
     if (n < 0) break;
     if (n > 0) {

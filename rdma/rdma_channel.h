@@ -80,7 +80,8 @@ class RdmaChannel : public Channel {
     CmIdPtr id;
     PdPtr pd;
     CompChannelPtr comp;
-    CqPtr cq;
+    CqPtr cq;       // receives; raises events on `comp` for the completion thread
+    CqPtr send_cq;  // sends; polled, never waited on (see ReapSends)
     std::unique_ptr<BufferPool> send_pool;
     std::unique_ptr<BufferPool> recv_pool;
     QpHandle qp;
@@ -96,6 +97,14 @@ class RdmaChannel : public Channel {
   // recording a fatal error in *why.
   int DrainCq(absl::Status* why);
   void Deliver(absl::Span<const uint8_t> msg);
+  // Reclaims the buffers and slots of completed sends. Called by the
+  // completion thread and by senders that find no free slot: a relay's
+  // completion thread may be blocked forwarding a message, and the sends
+  // that would unblock it must not wait for that same thread. Returns an
+  // error if a send failed (the caller then closes the channel).
+  absl::Status ReapSends();
+  // Waits for a send slot, reaping completions while it waits.
+  absl::Status AcquireSendSlot(absl::Time deadline);
 
   Resources r_;
   const RdmaOptions options_;
@@ -108,6 +117,8 @@ class RdmaChannel : public Channel {
   CreditGate reply_credits_;
   // ibv_post_send from concurrent senders.
   Mutex post_mu_;
+  // One poller of the send CQ at a time.
+  Mutex reap_mu_;
   // Wakes the completion thread for Close (an eventfd).
   const int wake_fd_;
   // Set once Close begins; senders fail fast after it. Release/acquire so a

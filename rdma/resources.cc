@@ -172,12 +172,12 @@ void QpHandle::Reset() {
   }
 }
 
-absl::StatusOr<QpHandle> CreateQp(rdma_cm_id* id, ibv_pd* pd, ibv_cq* cq, uint32_t send_depth,
-                                  uint32_t recv_depth) {
+absl::StatusOr<QpHandle> CreateQp(rdma_cm_id* id, ibv_pd* pd, ibv_cq* send_cq, ibv_cq* recv_cq,
+                                  uint32_t send_depth, uint32_t recv_depth) {
   if (absl::Status s = MaybeInjected(Step::kCreateQp); !s.ok()) return s;
   ibv_qp_init_attr attr{};
-  attr.send_cq = cq;
-  attr.recv_cq = cq;
+  attr.send_cq = send_cq;
+  attr.recv_cq = recv_cq;
   attr.qp_type = IBV_QPT_RC;
   attr.cap.max_send_wr = send_depth;
   attr.cap.max_recv_wr = recv_depth;

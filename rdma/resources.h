@@ -104,14 +104,15 @@ class QpHandle {
   ibv_qp* get() const { return id_ ? id_->qp : nullptr; }
   void Reset();
 
-  friend absl::StatusOr<QpHandle> CreateQp(rdma_cm_id* id, ibv_pd* pd, ibv_cq* cq,
-                                           uint32_t send_depth, uint32_t recv_depth);
+  friend absl::StatusOr<QpHandle> CreateQp(rdma_cm_id* id, ibv_pd* pd, ibv_cq* send_cq,
+                                           ibv_cq* recv_cq, uint32_t send_depth,
+                                           uint32_t recv_depth);
 
  private:
   rdma_cm_id* id_ = nullptr;
 };
-absl::StatusOr<QpHandle> CreateQp(rdma_cm_id* id, ibv_pd* pd, ibv_cq* cq, uint32_t send_depth,
-                                  uint32_t recv_depth);
+absl::StatusOr<QpHandle> CreateQp(rdma_cm_id* id, ibv_pd* pd, ibv_cq* send_cq, ibv_cq* recv_cq,
+                                  uint32_t send_depth, uint32_t recv_depth);
 
 }  // namespace p9::rdma
 

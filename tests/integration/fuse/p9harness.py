@@ -6,6 +6,11 @@ and the FUSE mount). Environment:
   MOUNT_9PRDMA  path of the built helper (default: build/bin/mount.9prdma)
   DIOD          diod binary (default: diod on PATH, else /usr/sbin/diod)
   P9_TEST_TMP   where exports and mountpoints are made (default: /tmp)
+  P9_TEST_TRANSPORT  tcp (default): mount diod over TCP on loopback;
+                relay: diod over TCP behind build/bin/9prdma-relay, mounted
+                with trans=rdma at P9_RDMA_IP (Soft-RoCE guest);
+                rdma-diod: the RDMA-enabled diod ($VM_DIOD_RDMA, all users
+                squashed to nobody, RDMA port 5640) mounted with trans=rdma
 """
 
 import atexit
@@ -64,6 +69,16 @@ def require_root():
     if not os.path.exists("/dev/fuse"):
         print("p9harness: no /dev/fuse; skipping", file=sys.stderr)
         sys.exit(SKIP)
+
+
+TRANSPORT = os.environ.get("P9_TEST_TRANSPORT", "tcp")
+RDMA_IP = os.environ.get("P9_RDMA_IP", "")
+RDMA_DIOD_PORT = 5640
+
+
+def rdma_listening(port):
+    r = subprocess.run(["rdma", "res", "show", "cm_id"], capture_output=True, text=True)
+    return any("LISTEN" in line and f":{port} " in line + " " for line in r.stdout.splitlines())
 
 
 def free_port():
@@ -141,20 +156,43 @@ def wait_for(pred, timeout, step=0.05):
 
 
 class Diod:
-    """diod serving one fresh export on 127.0.0.1:<free port>."""
+    """diod serving one fresh export on 127.0.0.1:<free port>; with
+    P9_TEST_TRANSPORT=relay also a 9prdma-relay in front of it, with
+    rdma-diod the RDMA-enabled diod instead (see the module docstring)."""
 
     def __init__(self, export=None, debug=False):
         self.export = export or make_tmpdir("p9exp-")
         self.port = free_port()
         self.log = os.path.join(tmp_base(), f"diod-{self.port}.log")
-        cmd = [diod_binary(), "-f", "-n", "-c", "/dev/null", "-e", self.export,
-               "-l", f"127.0.0.1:{self.port}", "-L", self.log]
+        self.relay = None
+        binary, extra = diod_binary(), []
+        if TRANSPORT == "rdma-diod":
+            # Its RDMA listener must be made after its credential changes,
+            # so it runs all-squashed: the export belongs to nobody.
+            binary, extra = os.environ["VM_DIOD_RDMA"], ["-S"]
+            os.chown(self.export, 65534, 65534)
+        cmd = [binary, "-f", "-n", "-c", "/dev/null", "-e", self.export,
+               "-l", f"127.0.0.1:{self.port}", "-L", self.log] + extra
         if debug:
             cmd += ["-d", "1"]
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL)
         _cleanups.append(self.stop)
         if not wait_for(self._listening, 10):
             raise RuntimeError(f"diod did not start: {self.read_log()}")
+        self.trans, self.host, self.mount_port = "tcp", "127.0.0.1", self.port
+        if TRANSPORT == "rdma-diod":
+            if not wait_for(lambda: rdma_listening(RDMA_DIOD_PORT), 20):
+                raise RuntimeError("the RDMA diod does not listen on rdma port 5640")
+            self.trans, self.host, self.mount_port = "rdma", RDMA_IP, RDMA_DIOD_PORT
+        elif TRANSPORT == "relay":
+            rport = free_port()
+            relay = os.path.join(REPO, "build", "bin", "9prdma-relay")
+            self.relay = subprocess.Popen(
+                [relay, "--listen", f"{RDMA_IP}:{rport}", "--to", f"127.0.0.1:{self.port}"],
+                stdin=subprocess.DEVNULL)
+            if not wait_for(lambda: rdma_listening(rport), 20):
+                raise RuntimeError("9prdma-relay did not start listening")
+            self.trans, self.host, self.mount_port = "rdma", RDMA_IP, rport
 
     def _listening(self):
         if self.proc.poll() is not None:
@@ -174,9 +212,19 @@ class Diod:
 
     @property
     def source(self):
-        return f"127.0.0.1:{self.export}"
+        return f"{self.host}:{self.export}"
 
     def stop(self):
+        if self.relay is not None and self.relay.poll() is None:
+            self.relay.terminate()
+            try:
+                self.relay.wait(5)
+            except subprocess.TimeoutExpired:
+                self.relay.kill()
+                self.relay.wait()
+        if self.proc.poll() is None and TRANSPORT == "rdma-diod":
+            self.proc.kill()  # it ignores TERM while waiting for RDMA connections
+            self.proc.wait()
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -210,7 +258,7 @@ class Mount:
     def __init__(self, server, opts="", mountpoint=None):
         self.server = server
         self.mountpoint = mountpoint or make_tmpdir("p9mnt-")
-        full = f"trans=tcp,port={server.port}" + (f",{opts}" if opts else "")
+        full = f"trans={server.trans},port={server.mount_port}" + (f",{opts}" if opts else "")
         self.opts = full
         cmd = [mount_binary(), "-o", full, server.source, self.mountpoint]
         _cleanups.append(self.unmount)
