@@ -15,7 +15,9 @@ constexpr char kProtocolPayload[] = "p9/protocol";
 }  // namespace
 
 absl::Status ErrnoError(int err, absl::string_view what) {
-  absl::Status s = absl::ErrnoToStatus(err, what);
+  // Only the code from absl's mapping: callers' messages already name the
+  // error, and absl::ErrnoToStatus would append strerror() a second time.
+  absl::Status s(absl::ErrnoToStatusCode(err), what);
   s.SetPayload(kErrnoPayload, absl::Cord(absl::StrCat(err)));
   return s;
 }

@@ -309,6 +309,7 @@ void Session::Trace(const char* dir, absl::Span<const uint8_t> msg) const {
   uint32_t size = d.U32();
   uint8_t type = d.U8();
   uint16_t tag = d.U16();
+  // Logged at error level so that `debug` shows it whatever the log level.
   P9_LOG(kError, "%s %s %s tag %u size %u", options_.name, dir, MsgTypeName(type), tag, size);
 }
 

@@ -10,8 +10,10 @@ packages=(
   libfuse3-dev fuse3 libabsl-dev librdmacm-dev libibverbs-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   # tests and demo
-  diod fio attr acl util-linux procps psmisc python3 libpython3.11-testsuite
+  diod fio attr acl util-linux mount iproute2 procps psmisc python3 libpython3.11-testsuite
   git tar xz-utils make gcc
+  # packaging tests
+  dpkg-dev file shellcheck groff-base man-db systemd
 )
 
 missing=()
