@@ -213,17 +213,22 @@ def isolated(fn, timeout):
         pass
     data, timed_out = b"", False
     deadline = time.monotonic() + timeout
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            timed_out = True
-            break
-        if select.select([rfd], [], [], left)[0]:
-            chunk = os.read(rfd, 1 << 16)
-            if not chunk:
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                timed_out = True
                 break
-            data += chunk
-    os.close(rfd)
+            if select.select([rfd], [], [], left)[0]:
+                chunk = os.read(rfd, 1 << 16)
+                if not chunk:
+                    break
+                data += chunk
+    except BaseException:  # SIGTERM (SystemExit), ^C: the sample goes too
+        os.killpg(pid, signal.SIGKILL)
+        raise
+    finally:
+        os.close(rfd)
     if timed_out:
         try:
             os.killpg(pid, signal.SIGKILL)
@@ -573,6 +578,8 @@ def measure(args):
     with open(args.targets) as f:
         specs = json.load(f)
     targets = [Target(s, args.data) for s in specs]
+    # SIGTERM (tests/bench/run's clean-up, timeout): unwind, unmounting all.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     src = os.path.join(args.export, args.data, "git")
     owner = os.stat(src)
     for t in targets:

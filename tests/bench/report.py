@@ -236,7 +236,7 @@ def targets_section(gs, link, pb, notes):
                 out.append("| ≥ 70%% of the raw link over RDMA | %s | n/a | n/a |" % comp)
             else:
                 f = s.med / bw
-                out.append("| ≥ 70%% of the raw link over RDMA | %s | %.0f%% (%.0f–%.0f%%) | %s |" % (
+                out.append("| ≥ 70%% of the raw link over RDMA | %s | %.1f%% (%.1f–%.1f%%) | %s |" % (
                     comp, 100 * f, 100 * s.lo / bw, 100 * s.hi / bw, verdict(f >= 0.7)))
     for tr in ("rdma", "tcp"):
         for c in ("none", "loose"):
@@ -253,7 +253,7 @@ def targets_section(gs, link, pb, notes):
         if v is None:
             out.append("| %s | p9_bench | n/a | n/a |" % name)
         else:
-            out.append("| %s | p9_bench, median of %d repetitions | %.2f µs (%.2f–%.2f) | %s |" % (
+            out.append("| %s | p9_bench, median of %d repetitions | %.3f µs (%.3f–%.3f) | %s |" % (
                 name, v[3], v[0], v[1], v[2], verdict(v[0] < limit)))
     return out
 
@@ -348,11 +348,14 @@ def main():
         L.append("")
         L.append("## Host: TCP over loopback to diod, with the ceilings")
         L.append("")
+        L.append("Measured %s (commit %s)." % (henv.get("date", "?"), henv.get("commit", "?")))
+        L.append("")
         L.append("Debian's diod %s exports a %s; `direct` is the export directory itself (the "
                  "upper bound), `memfs` the in-memory FUSE file system of tests/bench/memfs.cc "
                  "(the FUSE ceiling: `memfs` with 1-day timeouts and keep_cache, `memfs-nocache` "
                  "with timeouts 0 and direct_io), `9prdma-MODE` is `mount.9prdma -o "
-                 "trans=tcp,cache=MODE`. %d runs. Sizes: %s files in the stat tree (%s), "
+                 "trans=tcp,cache=MODE`. The host kernel has no 9p client: the kernel client is "
+                 "measured in the guest only. %d runs. Sizes: %s files in the stat tree (%s), "
                  "%s MiB sequential file, %s small files, %s files in the tarball (%.1f MB), "
                  "%s files in the git repository, imports from %s .py files of %s." % (
                      henv.get("diod", "?"), henv.get("host_fs", "?"), runs_of(hs),
@@ -370,15 +373,16 @@ def main():
     L.append("")
     L.append("## Soft-RoCE guest: 9prdma against the kernel's 9p client")
     L.append("")
+    if gexit.get("date"):
+        L.append("Measured %s (commit %s)." % (gexit["date"], gexit.get("commit", "?")))
+        L.append("")
     if gskip:
         L.append("Not run: %s." % gskip.get("error"))
     elif not gs:
         L.append("No results (guest exit status %s; see build/bench/guest/output.log)." %
                  gexit.get("exit", "?"))
     else:
-        L.append("qemu TCG guest (no KVM), Linux %s, %s vCPU(s) (one by default: on this shared "
-                 "2-core host a second TCG vCPU made every cross-CPU wake-up cost milliseconds, "
-                 "everything ~3× slower), Soft-RoCE rxe0 on a veth pair "
+        L.append("qemu TCG guest (no KVM), Linux %s, %s vCPU(s)%s, Soft-RoCE rxe0 on a veth pair "
                  "(active MTU %s), everything inside the guest. Servers: %s, both exporting one tmpfs; "
                  "every client uses msize 64 KiB (the RDMA diod's limit). `kernel-T-C` is "
                  "`mount -t 9p -o trans=T,cache=C`, `9prdma-T-C` is `mount.9prdma -o "
@@ -387,7 +391,10 @@ def main():
                  "%s small files, %s files in the tarball, %s in the git repository, %s) to keep "
                  "the guest part under 10 minutes; compare within a row only. %d runs. "
                  "Guest exit status %s." % (
-                     genv.get("kernel", "?"), genv.get("vcpus", "?"), genv.get("rxe_mtu", "?"),
+                     genv.get("kernel", "?"), genv.get("vcpus", "?"),
+                     " (the default, `--vm-smp`: on this shared 2-core host a second TCG vCPU "
+                     "made every cross-CPU wake-up cost milliseconds, everything ~3× slower)"
+                     if genv.get("vcpus") == 1 else "", genv.get("rxe_mtu", "?"),
                      genv.get("diod", "?"), gm.get("tree_files"), gm.get("seq_mib"),
                      gm.get("small_files"), gm.get("src_files"), gm.get("git_files"),
                      ", ".join(gm.get("py_pkgs", [])),
@@ -398,9 +405,10 @@ def main():
                      "ib_send_bw 64 KiB messages **%s MiB/s**, ib_send_lat 64 B **%s µs** "
                      "typical%s%s." % (fmt(link.get("send_bw_MBps_64k"), "MiB/s"),
                                      fmt(link.get("send_lat_us_64B"), "us"),
-                                     " (with -e, completion events: with one vCPU two polling "
-                                     "processes take turns once per scheduler tick)"
-                                     if link.get("lat_events") else "",
+                                     " (both with -e, completion events: with one vCPU two "
+                                     "polling processes take turns once per scheduler tick, "
+                                     "which halves the bandwidth and makes latency ms)"
+                                     if link.get("events") else "",
                                      note_ref(notes, link["error"]) if link.get("error") else ""))
             L.append("")
         t, _ = table(gs, GUEST_TARGETS, ORDER, notes)
