@@ -9,6 +9,7 @@
 //   none        forward unchanged
 //   delay       hold each chosen reply MS milliseconds
 //   reorder     hold a chosen reply until the next reply has gone first
+//               (at most 50 ms)
 //   duplicate   send a chosen reply twice
 //   truncate    cut a chosen reply's body in half (size field adjusted)
 //   corrupt     invert one byte of a chosen reply's body
@@ -94,8 +95,24 @@ void SetSize(std::vector<uint8_t>& m) {
 class Link {
  public:
   Link(std::unique_ptr<p9::Channel> client, std::unique_ptr<p9::Channel> server, const Config& c)
-      : client_(std::move(client)), server_(std::move(server)), config_(c) {}
+      : client_(std::move(client)), server_(std::move(server)), config_(c) {
+    // A reordered reply waits for the next reply, but never more than 50 ms:
+    // when it is the only one outstanding no next reply would ever come.
+    releaser_ = std::thread([this] {
+      while (!stopping_.load(std::memory_order_acquire)) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        std::vector<std::vector<uint8_t>> release;
+        {
+          p9::MutexLock lock(&mu_);
+          release.swap(held_);
+        }
+        for (const auto& h : release) (void)client_->Send(h);
+      }
+    });
+  }
   ~Link() {
+    stopping_.store(true, std::memory_order_release);
+    releaser_.join();
     client_->Close(absl::CancelledError("proxy closing"));
     server_->Close(absl::CancelledError("proxy closing"));
   }
@@ -217,6 +234,8 @@ class Link {
   Side from_server_{this, false};
   std::atomic<bool> finished_{false};
   std::atomic<bool> blackholed_{false};
+  std::atomic<bool> stopping_{false};
+  std::thread releaser_;
   // Replies seen; only the server side's delivery thread counts.
   std::atomic<uint64_t> replies_{0};
   std::atomic<uint32_t> msize_{1u << 20};
