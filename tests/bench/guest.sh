@@ -15,7 +15,7 @@
 # error; a mount.9prdma trans=rdma that is not really on RDMA (no QP of its
 # own) is n/a too. Writes guest.jsonl, link.json, env.json into $VM_SHARE.
 set -euo pipefail
-# shellcheck source=../vm/lib.sh
+# shellcheck source=/dev/null
 source "${VM_LIB:?not in the test guest: run it with tests/vm/run}"
 share=${VM_SHARE:?run it with a share directory}
 # shellcheck source=/dev/null
@@ -89,6 +89,8 @@ printf '{"send_bw_MBps_64k": %s, "send_lat_us_64B": %s, "events": %s, "error": %
 cat "$share/link.json"
 
 # uses_rdma MOUNTPOINT: the mount.9prdma serving MOUNTPOINT owns an RDMA QP.
+# (Run by bench.py through bash -c: exported below.)
+# shellcheck disable=SC2317
 uses_rdma() {
     local p pid=''
     for p in $(pgrep -x mount.9prdma); do
