@@ -14,6 +14,8 @@ packages=(
   git tar xz-utils make gcc
   # packaging tests
   dpkg-dev file shellcheck groff-base man-db systemd
+  # benchmark report chart (tests/bench/run)
+  python3-matplotlib
 )
 
 missing=()
