@@ -12,9 +12,13 @@
 namespace p9 {
 
 Session::Session(std::unique_ptr<Channel> channel, const SessionOptions& options)
-    : options_(options), channel_(std::move(channel)) {
-  uint16_t n = options_.max_tags == 0 ? 1 : options_.max_tags;
-  if (n == kNoTag) --n;  // NOTAG is never a tag
+    : options_(options),
+      channel_(std::move(channel)),
+      // At least one tag, and never NOTAG.
+      num_tags_(options.max_tags == 0
+                    ? 1
+                    : (options.max_tags == kNoTag ? kNoTag - 1 : options.max_tags)) {
+  const uint16_t n = num_tags_;
   calls_ = std::make_unique<Call[]>(n);
   MutexLock lock(&mu_);
   for (uint16_t t = 0; t < n; ++t) {
@@ -242,9 +246,7 @@ absl::Status Session::ReplyError(const Call* call, const char* request_name) con
 
 Call* Session::FindCall(uint16_t tag) {
   if (tag == kNoTag) return &version_call_;
-  uint16_t n = options_.max_tags == 0 ? 1 : options_.max_tags;
-  if (n == kNoTag) --n;
-  return tag < n ? &calls_[tag] : nullptr;
+  return tag < num_tags_ ? &calls_[tag] : nullptr;
 }
 
 void Session::OnMessage(absl::Span<const uint8_t> msg) {
@@ -294,9 +296,7 @@ void Session::OnClosed(const absl::Status& why) {
   }
   // Every call armed before closed_ was set is visible here (mu_ orders
   // them); none can be armed after. Fail each one still waiting.
-  uint16_t n = options_.max_tags == 0 ? 1 : options_.max_tags;
-  if (n == kNoTag) --n;
-  for (uint16_t t = 0; t < n; ++t) {
+  for (uint16_t t = 0; t < num_tags_; ++t) {
     if (calls_[t].Claim()) calls_[t].Fail(reason);
   }
   if (version_call_.Claim()) version_call_.Fail(reason);

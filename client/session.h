@@ -191,6 +191,8 @@ class Session : private ChannelReceiver {
 
   const SessionOptions options_;
   const std::unique_ptr<Channel> channel_;
+  // Number of tags (call slots): options_.max_tags made valid.
+  const uint16_t num_tags_;
   // Set by Negotiate() before any other call can start; read by the delivery
   // thread to bound replies. Relaxed: it is a limit, not a publication.
   std::atomic<uint32_t> msize_{0};
