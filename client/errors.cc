@@ -12,6 +12,7 @@ namespace p9 {
 namespace {
 constexpr char kErrnoPayload[] = "p9/errno";
 constexpr char kProtocolPayload[] = "p9/protocol";
+constexpr char kConnectionLostPayload[] = "p9/connection-lost";
 }  // namespace
 
 absl::Status ErrnoError(int err, absl::string_view what) {
@@ -26,6 +27,17 @@ absl::Status ProtocolError(absl::string_view what) {
   absl::Status s = absl::DataLossError(absl::StrCat("9P protocol error: ", what));
   s.SetPayload(kProtocolPayload, absl::Cord("1"));
   return s;
+}
+
+absl::Status ConnectionLost(absl::string_view what) {
+  absl::Status s = absl::UnavailableError(what);
+  s.SetPayload(kErrnoPayload, absl::Cord(absl::StrCat(EIO)));
+  s.SetPayload(kConnectionLostPayload, absl::Cord("1"));
+  return s;
+}
+
+bool IsConnectionLost(const absl::Status& s) {
+  return !s.ok() && s.GetPayload(kConnectionLostPayload).has_value();
 }
 
 int ToErrno(const absl::Status& s) {

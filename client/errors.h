@@ -20,6 +20,13 @@ int ToErrno(const absl::Status& s);
 // A malformed or unexpected message from the peer.
 absl::Status ProtocolError(absl::string_view what);
 
+// The connection carrying a request died before its reply came, so the
+// server may or may not have executed it. The caller sees EIO; the FUSE
+// layer re-sends requests that are safe to repeat on a new connection.
+absl::Status ConnectionLost(absl::string_view what);
+// True for a ConnectionLost() status.
+bool IsConnectionLost(const absl::Status& s);
+
 }  // namespace p9
 
 #endif  // P9_CLIENT_ERRORS_H_

@@ -11,9 +11,30 @@
 
 namespace p9 {
 
+// Routes one channel's deliveries to the session, tagged with the link, so
+// the session can tell the current connection from one it replaced.
+struct Session::Conn : ChannelReceiver {
+  Conn(Session* s, uint64_t e, std::unique_ptr<Channel> c)
+      : session(s), epoch(e), channel(std::move(c)) {}
+  void OnMessage(absl::Span<const uint8_t> msg) override { session->OnMessage(this, msg); }
+  void OnBadMessage(uint16_t tag, const absl::Status& why) override {
+    session->OnBadMessage(this, tag, why);
+  }
+  void OnClosed(const absl::Status& why) override { session->OnClosed(this, why); }
+
+  Session* const session;
+  const uint64_t epoch;
+  const std::unique_ptr<Channel> channel;
+};
+
+namespace {
+// The session whose recovery thread this is, while it restores: its calls
+// may go out on a link that is not yet open to everybody.
+thread_local const void* tls_restoring = nullptr;
+}  // namespace
+
 Session::Session(std::unique_ptr<Channel> channel, const SessionOptions& options)
     : options_(options),
-      channel_(std::move(channel)),
       // At least one tag, and never NOTAG.
       num_tags_(options.max_tags == 0
                     ? 1
@@ -21,6 +42,7 @@ Session::Session(std::unique_ptr<Channel> channel, const SessionOptions& options
   const uint16_t n = num_tags_;
   calls_ = std::make_unique<Call[]>(n);
   MutexLock lock(&mu_);
+  link_ = std::make_shared<Conn>(this, 1, std::move(channel));
   for (uint16_t t = 0; t < n; ++t) {
     calls_[t].set_tag(t);
     free_tags_.push_back(t);
@@ -28,22 +50,30 @@ Session::Session(std::unique_ptr<Channel> channel, const SessionOptions& options
   version_call_.set_tag(kNoTag);
 }
 
-Session::~Session() { Close(absl::UnavailableError("session closed")); }
+Session::~Session() {
+  Close(absl::UnavailableError("session closed"));
+  if (recovery_thread_.joinable()) recovery_thread_.join();
+}
 
 absl::StatusOr<std::unique_ptr<Session>> Session::Connect(std::unique_ptr<Channel> channel,
                                                           const SessionOptions& options) {
   if (channel == nullptr) return absl::InvalidArgumentError("no channel");
   std::unique_ptr<Session> s(new Session(std::move(channel), options));
-  if (absl::Status st = s->channel_->Start(s.get()); !st.ok()) return st;
-  if (absl::Status st = s->Negotiate(); !st.ok()) {
+  std::shared_ptr<Conn> link;
+  {
+    MutexLock lock(&s->mu_);
+    link = s->link_;
+  }
+  if (absl::Status st = link->channel->Start(link.get()); !st.ok()) return st;
+  if (absl::Status st = s->Negotiate(*link, options.msize); !st.ok()) {
     s->Close(st);
     return st;
   }
   return s;
 }
 
-absl::Status Session::Negotiate() {
-  uint32_t want = std::min(options_.msize, channel_->max_message_size());
+absl::Status Session::Negotiate(Conn& link, uint32_t asked) {
+  uint32_t want = std::min(asked, link.channel->max_message_size());
   if (want < tunables::kMinMsize) {
     return absl::InvalidArgumentError(
         absl::StrCat("msize ", want, " is below the minimum ", tunables::kMinMsize));
@@ -51,18 +81,17 @@ absl::Status Session::Negotiate() {
   absl::Time deadline = Deadline();
   {
     MutexLock lock(&mu_);
-    if (closed_) return closed_status_;
+    if (state_ == State::kClosed) return closed_status_;
     version_call_.Arm(MsgType::kRversion);
   }
   EncodeMessage(kNoTag, Tversion{want, kVersion9P2000L}, &version_call_.request());
-  msize_.store(
-      want,
-      std::memory_order_relaxed);  // replies are checked against this until the server answers
-  absl::Status st = channel_->Send(version_call_.request());
+  // Replies are checked against this until the server answers.
+  msize_.store(want, std::memory_order_relaxed);
+  absl::Status st = link.channel->Send(version_call_.request());
   if (st.ok() && !version_call_.WaitUntil(deadline)) {
     // Nothing to flush before a version is agreed: the server is not
     // answering, so the channel goes and Close() completes the call.
-    channel_->Close(absl::DeadlineExceededError("no answer to Tversion"));
+    link.channel->Close(absl::DeadlineExceededError("no answer to Tversion"));
     version_call_.WaitUntil(absl::InfiniteFuture());
   }
   if (!st.ok()) {
@@ -85,17 +114,172 @@ absl::Status Session::Negotiate() {
         absl::StrCat("server msize ", rv->msize, " is below the minimum ", tunables::kMinMsize));
   }
   msize_.store(rv->msize, std::memory_order_relaxed);
-  channel_->SetReceiveLimit(rv->msize);
-  P9_LOG(kInfo, "%s: %s, msize %u", options_.name, channel_->Describe(), rv->msize);
+  link.channel->SetReceiveLimit(rv->msize);
+  P9_LOG(kInfo, "%s: %s, msize %u", options_.name, link.channel->Describe(), rv->msize);
   return absl::OkStatus();
 }
 
 bool Session::alive() const {
   MutexLock lock(&mu_);
-  return !closed_;
+  return state_ == State::kUp;
 }
 
-void Session::Close(const absl::Status& why) { channel_->Close(why); }
+bool Session::closed() const {
+  MutexLock lock(&mu_);
+  return state_ == State::kClosed;
+}
+
+std::string Session::Describe() const {
+  std::shared_ptr<Conn> link;
+  {
+    MutexLock lock(&mu_);
+    link = link_;
+  }
+  return link->channel->Describe();
+}
+
+void Session::Close(const absl::Status& why) {
+  std::shared_ptr<Conn> link;
+  {
+    MutexLock lock(&mu_);
+    stopping_ = true;
+    if (state_ == State::kDown) {
+      // No live link to report it: callers waiting for one fail now.
+      state_ = State::kClosed;
+      closed_status_ = why;
+    }
+    link = link_;
+  }
+  link->channel->Close(why);
+}
+
+void Session::EnableRecovery(RecoveryOptions recovery) {
+  {
+    MutexLock lock(&mu_);
+    if (recovery_enabled_ || stopping_) return;
+    recovery_enabled_ = true;
+  }
+  recovery_ = std::move(recovery);
+  recovery_thread_ = std::thread([this] { RecoveryLoop(); });
+  // A channel that died before recovery was enabled has left the session
+  // closed; nothing to recover then (the owner sees calls fail).
+}
+
+void Session::RecoveryLoop() {
+  absl::Duration backoff = recovery_.first_backoff;
+  int failures = 0;
+  for (;;) {
+    std::shared_ptr<Conn> old;
+    {
+      MutexLock lock(&mu_);
+      mu_.Await([this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+        return stopping_ || state_ == State::kDown || state_ == State::kClosed;
+      });
+      if (stopping_ || state_ == State::kClosed) return;
+      old = link_;
+    }
+    // When Close() returns no delivery from the old connection is left, so
+    // none can reach a call armed on the new one.
+    old->channel->Close(absl::UnavailableError("replaced by a new connection"));
+    old.reset();
+    {
+      // Back off before every attempt but the first after a working link,
+      // and wake at once for Close().
+      MutexLock lock(&mu_);
+      if (failures > 0) {
+        mu_.AwaitWithDeadline([this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return stopping_; },
+                              absl::Now() + backoff);
+      }
+      if (stopping_) return;
+    }
+    absl::Status st = Redial();
+    if (st.ok()) {
+      P9_LOG(kWarning, "%s: reconnected to %s (connection %llu) after %d failed attempt(s)",
+             options_.name, Describe(), static_cast<unsigned long long>(epoch()), failures);
+      failures = 0;
+      backoff = recovery_.first_backoff;
+      continue;
+    }
+    ++failures;
+    // Say it the first time and then about every 30 s, not at every attempt.
+    if (failures == 1 || failures % 15 == 0) {
+      P9_LOG(kWarning, "%s: reconnect attempt %d failed: %s; retrying", options_.name, failures,
+             st.message());
+    }
+    backoff = std::min(backoff * 2, recovery_.max_backoff);
+  }
+}
+
+absl::Status Session::Redial() {
+  absl::StatusOr<std::unique_ptr<Channel>> ch = recovery_.dial();
+  if (!ch.ok()) return ch.status();
+  auto link = std::make_shared<Conn>(this, epoch() + 1, std::move(*ch));
+  {
+    MutexLock lock(&mu_);
+    if (stopping_ || state_ == State::kClosed) return absl::CancelledError("session closed");
+    link_ = link;
+    state_ = State::kRestoring;
+    epoch_.store(link->epoch, std::memory_order_release);
+  }
+  absl::Status st = link->channel->Start(link.get());
+  bool started = st.ok();
+  if (st.ok()) {
+    uint32_t before = msize();
+    st = Negotiate(*link, before);
+    if (st.ok() && msize() < before) {
+      st = absl::FailedPreconditionError(
+          absl::StrCat("server now offers msize ", msize(), " < ", before));
+    }
+  }
+  if (st.ok() && recovery_.restore) {
+    tls_restoring = this;
+    st = recovery_.restore(*this);
+    tls_restoring = nullptr;
+  }
+  {
+    MutexLock lock(&mu_);
+    if (st.ok() && state_ == State::kRestoring && link_ == link) {
+      state_ = State::kUp;
+      stats_.reconnects.fetch_add(1, std::memory_order_relaxed);
+      return absl::OkStatus();
+    }
+    if (st.ok()) st = ConnectionLost("the new connection died while restoring");
+    if (state_ == State::kRestoring && link_ == link) {
+      // Close() may have come before the link was started (then no OnClosed
+      // reports it): waiting callers must learn now that it is over.
+      if (stopping_) {
+        state_ = State::kClosed;
+        closed_status_ = absl::CancelledError("session closed");
+      } else {
+        state_ = State::kDown;
+      }
+    }
+  }
+  if (started) link->channel->Close(st);
+  return st;
+}
+
+template <typename Pred>
+bool Session::AwaitInterruptibly(Pred pred, absl::Time deadline, const Interrupter* intr) {
+  // The interrupter wakes only a call it is waiting on, not this mutex:
+  // look at it every 100 ms (waiting for a reconnect can be long).
+  while (!pred()) {
+    absl::Time until = deadline;
+    if (intr != nullptr) until = std::min(deadline, absl::Now() + absl::Milliseconds(100));
+    if (mu_.AwaitWithDeadline(pred, until)) return true;
+    if (absl::Now() >= deadline || (intr != nullptr && intr->interrupted())) return false;
+  }
+  return true;
+}
+
+bool Session::AwaitConnected(absl::Time deadline) {
+  Interrupter* intr = ScopedInterruptible::Current();
+  MutexLock lock(&mu_);
+  auto settled = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+    return state_ == State::kUp || state_ == State::kClosed;
+  };
+  return AwaitInterruptibly(settled, deadline, intr) && state_ == State::kUp;
+}
 
 absl::Time Session::Deadline() const {
   if (options_.timeout == absl::InfiniteDuration()) return absl::InfiniteFuture();
@@ -117,45 +301,57 @@ void Session::FreeFid(uint32_t fid) {
   free_fids_.push_back(fid);
 }
 
-absl::StatusOr<Call*> Session::Acquire(MsgType expect, absl::Time deadline) {
+bool Session::MayCall() const {
+  return state_ == State::kUp || (state_ == State::kRestoring && tls_restoring == this);
+}
+
+absl::StatusOr<Session::Slot> Session::Acquire(MsgType expect, absl::Time deadline) {
   // An operation already interrupted sends nothing more (but flushes, which
   // are made without an interrupter in scope, still go).
-  if (Interrupter* i = ScopedInterruptible::Current();
-      i != nullptr && i->interrupted() && expect != MsgType::kRflush) {
+  Interrupter* intr = ScopedInterruptible::Current();
+  if (intr != nullptr && intr->interrupted() && expect != MsgType::kRflush) {
     return ErrnoError(EINTR, "9P request interrupted");
   }
   MutexLock lock(&mu_);
-  auto ready = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return closed_ || !free_tags_.empty(); };
-  if (!mu_.AwaitWithDeadline(ready, deadline)) {
+  auto ready = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+    return state_ == State::kClosed || (MayCall() && !free_tags_.empty());
+  };
+  if (!AwaitInterruptibly(ready, deadline, expect == MsgType::kRflush ? nullptr : intr)) {
+    if (intr != nullptr && intr->interrupted() && expect != MsgType::kRflush) {
+      return ErrnoError(EINTR, "9P request interrupted");
+    }
     stats_.timeouts.fetch_add(1, std::memory_order_relaxed);
-    return absl::DeadlineExceededError("timed out waiting for a free 9P tag");
+    return state_ == State::kUp
+               ? absl::DeadlineExceededError("timed out waiting for a free 9P tag")
+               : absl::DeadlineExceededError("timed out waiting for the 9P server to come back");
   }
-  // Arming under mu_, after checking closed_, is what lets OnClosed() find
-  // every armed call: it sets closed_ under the same mutex before it scans.
-  if (closed_) return closed_status_;
+  // Arming under mu_ while the link may carry calls is what lets OnClosed()
+  // find every armed call: it leaves kUp under the same mutex before it scans.
+  if (state_ == State::kClosed) return closed_status_;
   Call* call = &calls_[free_tags_.front()];
   free_tags_.pop_front();
   call->Arm(expect);
   stats_.in_flight.fetch_add(1, std::memory_order_relaxed);
-  return call;
+  return Slot{call, link_};
 }
 
-void Session::Release(Call* call) {
+void Session::Release(const Slot& slot) {
   MutexLock lock(&mu_);
-  call->Disarm();
-  free_tags_.push_back(call->tag());
+  slot.call->Disarm();
+  free_tags_.push_back(slot.call->tag());
   stats_.in_flight.fetch_sub(1, std::memory_order_relaxed);
 }
 
-absl::Status Session::Transact(Call* call, absl::Time deadline) {
+absl::Status Session::Transact(const Slot& slot, absl::Time deadline) {
+  Call* call = slot.call;
   stats_.requests.fetch_add(1, std::memory_order_relaxed);
   stats_.bytes_sent.fetch_add(call->request().size(), std::memory_order_relaxed);
   if (options_.debug) Trace(">>>", call->request());
-  if (absl::Status st = channel_->Send(call->request()); !st.ok()) {
+  if (absl::Status st = slot.link->channel->Send(call->request()); !st.ok()) {
     // Nothing was (fully) sent, so no reply will come; but the channel may
     // have died concurrently and OnClosed may have claimed the call.
     if (!call->Cancel()) call->WaitUntil(absl::InfiniteFuture());
-    return st;
+    return ConnectionLost(st.message());
   }
   Interrupter* intr = ScopedInterruptible::Current();
   bool done;
@@ -175,7 +371,7 @@ absl::Status Session::Transact(Call* call, absl::Time deadline) {
       P9_LOG(kWarning, "%s: tag %u timed out after %s, flushing", options_.name, call->tag(),
              absl::FormatDuration(options_.timeout));
     }
-    FlushAndWait(call);
+    FlushAndWait(slot);
     if (!call->IsDone()) {
       return interrupted ? ErrnoError(EINTR, "9P request interrupted")
                          : absl::DeadlineExceededError("9P request timed out");
@@ -184,18 +380,35 @@ absl::Status Session::Transact(Call* call, absl::Time deadline) {
   return call->result();
 }
 
-void Session::FlushAndWait(Call* call) {
+void Session::FlushAndWait(const Slot& slot) {
+  Call* call = slot.call;
   stats_.flushes.fetch_add(1, std::memory_order_relaxed);
   absl::Time deadline = absl::Now() + options_.flush_timeout;
-  absl::StatusOr<Call*> flush = Acquire(MsgType::kRflush, deadline);
+  bool link_gone;
+  {
+    MutexLock lock(&mu_);
+    link_gone = link_ != slot.link || state_ != State::kUp;
+  }
+  if (link_gone) {
+    // The flush would have to go on the call's own link. That link is no
+    // longer current, so it is dead, and OnClosed() has failed (or is about
+    // to fail, without blocking) every call on it: just wait for that.
+    call->WaitUntil(absl::InfiniteFuture());
+    return;
+  }
+  absl::StatusOr<Slot> flush = Acquire(MsgType::kRflush, deadline);
   bool flushed = false;
-  if (flush.ok()) {
-    EncodeMessage((*flush)->tag(), Tflush{call->tag()}, &(*flush)->request());
-    if (options_.debug) Trace(">>>", (*flush)->request());
-    if (channel_->Send((*flush)->request()).ok()) {
-      flushed = (*flush)->WaitUntil(deadline) && (*flush)->result().ok();
+  if (flush.ok() && flush->link == slot.link) {
+    EncodeMessage(flush->call->tag(), Tflush{call->tag()}, &flush->call->request());
+    if (options_.debug) Trace(">>>", flush->call->request());
+    if (slot.link->channel->Send(flush->call->request()).ok()) {
+      flushed = flush->call->WaitUntil(deadline) && flush->call->result().ok();
     }
-    if (!(*flush)->IsDone() && !(*flush)->Cancel()) (*flush)->WaitUntil(absl::InfiniteFuture());
+  }
+  if (flush.ok()) {
+    if (!flush->call->IsDone() && !flush->call->Cancel()) {
+      flush->call->WaitUntil(absl::InfiniteFuture());
+    }
     Release(*flush);
   }
   if (!flushed) {
@@ -203,8 +416,9 @@ void Session::FlushAndWait(Call* call) {
     // broken. Closing the channel completes every call on it, this one
     // included, so no thread waits forever.
     P9_LOG(kError, "%s: no Rflush for tag %u; closing %s", options_.name, call->tag(),
-           channel_->Describe());
-    channel_->Close(absl::UnavailableError("9P server stopped answering (flush timed out)"));
+           slot.link->channel->Describe());
+    slot.link->channel->Close(
+        absl::UnavailableError("9P server stopped answering (flush timed out)"));
     call->WaitUntil(absl::InfiniteFuture());
     return;
   }
@@ -214,7 +428,7 @@ void Session::FlushAndWait(Call* call) {
   if (call->Cancel()) {
     // The reply will never come: give back what the transport reserved for
     // it (an RDMA receive credit), or credits would leak one per flush.
-    channel_->ForgetReply();
+    slot.link->channel->ForgetReply();
   } else {
     call->WaitUntil(absl::InfiniteFuture());
   }
@@ -249,7 +463,8 @@ Call* Session::FindCall(uint16_t tag) {
   return tag < num_tags_ ? &calls_[tag] : nullptr;
 }
 
-void Session::OnMessage(absl::Span<const uint8_t> msg) {
+void Session::OnMessage(Conn* link, absl::Span<const uint8_t> msg) {
+  (void)link;  // calls are armed only on the current link (see OnClosed)
   stats_.bytes_received.fetch_add(msg.size(), std::memory_order_relaxed);
   if (options_.debug) Trace("<<<", msg);
   absl::StatusOr<Header> h = ParseHeader(msg, msize());
@@ -257,7 +472,7 @@ void Session::OnMessage(absl::Span<const uint8_t> msg) {
     // The transport guarantees size == length, so this is a size over msize.
     stats_.protocol_errors.fetch_add(1, std::memory_order_relaxed);
     P9_LOG(kWarning, "%s: %s", options_.name, h.status().message());
-    if (msg.size() >= kHeaderSize) OnBadMessage(msg[5] | (msg[6] << 8), h.status());
+    if (msg.size() >= kHeaderSize) OnBadMessage(link, msg[5] | (msg[6] << 8), h.status());
     return;
   }
   Call* call = FindCall(h->tag);
@@ -280,27 +495,44 @@ void Session::OnMessage(absl::Span<const uint8_t> msg) {
   call->Complete(msg);
 }
 
-void Session::OnBadMessage(uint16_t tag, const absl::Status& why) {
+void Session::OnBadMessage(Conn* link, uint16_t tag, const absl::Status& why) {
+  (void)link;
   stats_.protocol_errors.fetch_add(1, std::memory_order_relaxed);
   P9_LOG(kWarning, "%s: bad message for tag %u: %s", options_.name, tag, why.message());
   Call* call = FindCall(tag);
   if (call != nullptr && call->Claim()) call->Fail(ProtocolError(why.message()));
 }
 
-void Session::OnClosed(const absl::Status& why) {
+void Session::OnClosed(Conn* link, const absl::Status& why) {
   absl::Status reason = why.ok() ? absl::UnavailableError("9P connection closed") : why;
+  bool recovering = false;
   {
     MutexLock lock(&mu_);
-    closed_ = true;
-    closed_status_ = reason;
+    if (link_.get() != link) return;  // a link that never carried calls
+    if (state_ != State::kClosed) {
+      if (recovery_enabled_ && !stopping_) {
+        recovering = state_ == State::kUp;
+        state_ = State::kDown;
+      } else {
+        state_ = State::kClosed;
+        closed_status_ = reason;
+      }
+    }
   }
-  // Every call armed before closed_ was set is visible here (mu_ orders
-  // them); none can be armed after. Fail each one still waiting.
+  // Every call armed on this link before it left kUp is visible here (mu_
+  // orders them); none can be armed on it after. Fail each one still
+  // waiting: the server may or may not have executed it.
+  absl::Status lost = ConnectionLost(reason.message());
   for (uint16_t t = 0; t < num_tags_; ++t) {
-    if (calls_[t].Claim()) calls_[t].Fail(reason);
+    if (calls_[t].Claim()) calls_[t].Fail(lost);
   }
   if (version_call_.Claim()) version_call_.Fail(reason);
-  P9_LOG(kInfo, "%s: %s closed: %s", options_.name, channel_->Describe(), reason.message());
+  if (recovering) {
+    P9_LOG(kWarning, "%s: connection to %s lost (%s); reconnecting", options_.name,
+           link->channel->Describe(), reason.message());
+  } else {
+    P9_LOG(kInfo, "%s: %s closed: %s", options_.name, link->channel->Describe(), reason.message());
+  }
 }
 
 void Session::Trace(const char* dir, absl::Span<const uint8_t> msg) const {
@@ -369,15 +601,16 @@ absl::StatusOr<OpenResult> Session::Lcreate(uint32_t fid, const std::string& nam
 absl::StatusOr<size_t> Session::Read(uint32_t fid, uint64_t offset, absl::Span<uint8_t> out) {
   uint32_t count = static_cast<uint32_t>(std::min<size_t>(out.size(), max_read()));
   absl::Time deadline = Deadline();
-  absl::StatusOr<Call*> call = Acquire(MsgType::kRread, deadline);
-  if (!call.ok()) return call.status();
-  EncodeMessage((*call)->tag(), Tread{fid, offset, count}, &(*call)->request());
-  absl::Status st = Transact(*call, deadline);
-  if (st.ok()) st = ReplyError(*call, "Tread");
+  absl::StatusOr<Slot> slot = Acquire(MsgType::kRread, deadline);
+  if (!slot.ok()) return slot.status();
+  Call* call = slot->call;
+  EncodeMessage(call->tag(), Tread{fid, offset, count}, &call->request());
+  absl::Status st = Transact(*slot, deadline);
+  if (st.ok()) st = ReplyError(call, "Tread");
   size_t n = 0;
   if (st.ok()) {
     // Decode in place and copy the payload once, straight to the caller.
-    const std::vector<uint8_t>& r = (*call)->reply();
+    const std::vector<uint8_t>& r = call->reply();
     absl::StatusOr<Header> h = ParseHeader(r, msize());
     Decoder d(absl::MakeConstSpan(r).subspan(kHeaderSize));
     uint32_t got = d.U32();
@@ -393,7 +626,7 @@ absl::StatusOr<size_t> Session::Read(uint32_t fid, uint64_t offset, absl::Span<u
     }
     if (!st.ok()) stats_.protocol_errors.fetch_add(1, std::memory_order_relaxed);
   }
-  Release(*call);
+  Release(*slot);
   if (!st.ok()) {
     stats_.errors.fetch_add(1, std::memory_order_relaxed);
     return st;
@@ -405,24 +638,25 @@ absl::StatusOr<uint32_t> Session::Write(uint32_t fid, uint64_t offset,
                                         absl::Span<const uint8_t> data) {
   uint32_t count = static_cast<uint32_t>(std::min<size_t>(data.size(), max_write()));
   absl::Time deadline = Deadline();
-  absl::StatusOr<Call*> call = Acquire(MsgType::kRwrite, deadline);
-  if (!call.ok()) return call.status();
+  absl::StatusOr<Slot> slot = Acquire(MsgType::kRwrite, deadline);
+  if (!slot.ok()) return slot.status();
+  Call* call = slot->call;
   // Encoded by hand so the payload is copied once, into the request buffer.
-  std::vector<uint8_t>& req = (*call)->request();
+  std::vector<uint8_t>& req = call->request();
   req.clear();
   Encoder e(&req);
   e.U32(kWriteHeaderSize + count);
   e.U8(static_cast<uint8_t>(MsgType::kTwrite));
-  e.U16((*call)->tag());
+  e.U16(call->tag());
   e.U32(fid);
   e.U64(offset);
   e.U32(count);
   e.Raw(data.data(), count);
-  absl::Status st = Transact(*call, deadline);
-  if (st.ok()) st = ReplyError(*call, "Twrite");
+  absl::Status st = Transact(*slot, deadline);
+  if (st.ok()) st = ReplyError(call, "Twrite");
   uint32_t n = 0;
   if (st.ok()) {
-    absl::StatusOr<Rwrite> r = DecodeMessage<Rwrite>((*call)->reply(), msize());
+    absl::StatusOr<Rwrite> r = DecodeMessage<Rwrite>(call->reply(), msize());
     if (!r.ok()) {
       st = ProtocolError(r.status().message());
     } else if (r->count > count) {
@@ -432,7 +666,7 @@ absl::StatusOr<uint32_t> Session::Write(uint32_t fid, uint64_t offset,
     }
     if (!st.ok()) stats_.protocol_errors.fetch_add(1, std::memory_order_relaxed);
   }
-  Release(*call);
+  Release(*slot);
   if (!st.ok()) {
     stats_.errors.fetch_add(1, std::memory_order_relaxed);
     return st;

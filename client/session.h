@@ -6,8 +6,10 @@
 #include <atomic>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -53,7 +55,27 @@ struct SessionStats {
   std::atomic<uint64_t> timeouts{0};
   std::atomic<uint64_t> flushes{0};
   std::atomic<uint64_t> interrupts{0};
+  std::atomic<uint64_t> reconnects{0};
   std::atomic<int64_t> in_flight{0};
+};
+
+class Interrupter;
+class Session;
+
+// How a session re-establishes its connection after the channel dies (the
+// server restarted, the link flapped, the QP went to error).
+struct RecoveryOptions {
+  // Opens a new channel to the same server. It should give up within a few
+  // seconds: it also bounds how long closing a reconnecting session takes.
+  std::function<absl::StatusOr<std::unique_ptr<Channel>>()> dial;
+  // Runs on the new connection after Tversion, before any other call may
+  // use it, on the recovery thread: re-creates what the owner keeps across
+  // connections (Tattach of the root with the same fid number). Calls made
+  // from it go through; a failure closes the new connection and retries.
+  std::function<absl::Status(Session&)> restore;
+  // Delay before the first redial; doubles up to max_backoff.
+  absl::Duration first_backoff = absl::Milliseconds(tunables::kReconnectFirstBackoffMs);
+  absl::Duration max_backoff = absl::Milliseconds(tunables::kReconnectMaxBackoffMs);
 };
 
 // Attributes and identity returned by several create-like calls.
@@ -67,7 +89,12 @@ struct OpenResult {
 // returns the server's answer, an errno-carrying Status (Rlerror), or fails
 // with a Status when the deadline passes or the channel dies; none blocks
 // forever unless the timeout is infinite.
-class Session : private ChannelReceiver {
+//
+// With EnableRecovery(), a dead channel is replaced: calls in flight on it
+// fail with ConnectionLost (EIO), later calls wait (up to their deadline)
+// for the new connection, and epoch() counts connections so owners can tell
+// which of their fids the server still knows.
+class Session {
  public:
   // Starts `channel`, negotiates the version and msize, and returns the
   // session. Fails with a clear message if the server does not speak
@@ -75,7 +102,7 @@ class Session : private ChannelReceiver {
   static absl::StatusOr<std::unique_ptr<Session>> Connect(std::unique_ptr<Channel> channel,
                                                           const SessionOptions& options);
   // Closes the channel; calls still in flight fail.
-  ~Session() override;
+  ~Session();
 
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
@@ -87,12 +114,29 @@ class Session : private ChannelReceiver {
   uint32_t max_write() const { return msize() - kIoHeaderSize; }
   const SessionOptions& options() const { return options_; }
   const SessionStats& stats() const { return stats_; }
-  // False once the channel is dead; every call then fails at once.
+  // True while a connection is up and usable. False while reconnecting
+  // (calls then wait) and once closed (calls then fail at once).
   bool alive() const;
-  // Closes the channel; in-flight and later calls fail with `why`.
+  // True once the session is closed for good.
+  bool closed() const;
+  // Closes the channel and stops recovery; in-flight and later calls fail
+  // with `why`.
   void Close(const absl::Status& why);
   // Peer description from the channel.
-  std::string Describe() const { return channel_->Describe(); }
+  std::string Describe() const;
+
+  // Starts replacing the channel whenever it dies, until Close(). Call once,
+  // after Connect() and the owner's own setup (its attach).
+  void EnableRecovery(RecoveryOptions recovery);
+  // The connection's generation: 1 for the first, +1 for each replacement.
+  // Fids made on an earlier connection are unknown to the server. A fid is
+  // known to be current only if epoch() read before the request that made
+  // it equals epoch() now (acquire: pairs with the store made before the new
+  // connection carries calls).
+  uint64_t epoch() const { return epoch_.load(std::memory_order_acquire); }
+  // Waits until a connection is up (true) or the session is closed, the
+  // deadline passes, or the calling operation is interrupted (false).
+  bool AwaitConnected(absl::Time deadline);
 
   // Fids are numbers chosen by the client; these hand out unused ones.
   uint32_t AllocFid();
@@ -160,26 +204,52 @@ class Session : private ChannelReceiver {
                         uint32_t flags);
 
  private:
+  // One connection: its channel and the receiver that routes its
+  // deliveries to the session.
+  struct Conn;
+  // A call slot taken for one request, and the connection it goes out on.
+  struct Slot {
+    Call* call = nullptr;
+    std::shared_ptr<Conn> link;
+  };
+  enum class State {
+    kUp,         // the link carries calls
+    kDown,       // the link died; the recovery thread is replacing it
+    kRestoring,  // a new link is up; only the recovery thread may call
+    kClosed,     // for good
+  };
+
   Session(std::unique_ptr<Channel> channel, const SessionOptions& options);
 
-  // ChannelReceiver, called on the channel's delivery thread.
-  void OnMessage(absl::Span<const uint8_t> msg) override;
-  void OnBadMessage(uint16_t tag, const absl::Status& why) override;
-  void OnClosed(const absl::Status& why) override;
+  // Deliveries of `link`'s channel, on its delivery thread.
+  void OnMessage(Conn* link, absl::Span<const uint8_t> msg);
+  void OnBadMessage(Conn* link, uint16_t tag, const absl::Status& why);
+  void OnClosed(Conn* link, const absl::Status& why);
 
-  absl::Status Negotiate();
+  absl::Status Negotiate(Conn& link, uint32_t want);
   // Takes a free tag (blocking until one is free or the deadline passes) and
   // arms its call to accept a reply of type `expect`.
-  absl::StatusOr<Call*> Acquire(MsgType expect, absl::Time deadline);
+  absl::StatusOr<Slot> Acquire(MsgType expect, absl::Time deadline);
   // Returns a call's tag to the free list.
-  void Release(Call* call);
+  void Release(const Slot& slot);
   // Sends the call's request and waits for its reply; on deadline flushes it.
   // On OK, call->reply() holds an R-message of the expected type (or
   // Rlerror) whose header is valid.
-  absl::Status Transact(Call* call, absl::Time deadline);
+  absl::Status Transact(const Slot& slot, absl::Time deadline);
   // Sends Tflush(oldtag) and waits for Rflush; closes the channel if that
   // fails, so the flushed call is completed one way or the other.
-  void FlushAndWait(Call* call);
+  void FlushAndWait(const Slot& slot);
+  // The recovery thread: waits for kDown, redials with backoff.
+  void RecoveryLoop();
+  // One attempt: dial, Tversion, restore. On failure the new link is closed.
+  absl::Status Redial();
+  // Waits under mu_ until pred() (true), or the deadline passes or `intr`
+  // is interrupted (false).
+  template <typename Pred>
+  bool AwaitInterruptibly(Pred pred, absl::Time deadline, const Interrupter* intr)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // May this thread take a tag now?
+  bool MayCall() const ABSL_SHARED_LOCKS_REQUIRED(mu_);
   // A request that cannot be encoded, or is larger than msize, never goes
   // out: E2BIG/ENAMETOOLONG for the caller instead of a malformed message.
   absl::Status CheckEncoded(bool encoded, size_t size, const char* request_name) const;
@@ -190,7 +260,6 @@ class Session : private ChannelReceiver {
   absl::Time Deadline() const;
 
   const SessionOptions options_;
-  const std::unique_ptr<Channel> channel_;
   // Number of tags (call slots): options_.max_tags made valid.
   const uint16_t num_tags_;
   // Set by Negotiate() before any other call can start; read by the delivery
@@ -204,13 +273,28 @@ class Session : private ChannelReceiver {
   std::unique_ptr<Call[]> calls_;
   Call version_call_;
 
+  // Written under mu_ when a new link is installed, before it carries
+  // calls; see epoch().
+  std::atomic<uint64_t> epoch_{1};
+
   mutable Mutex mu_;
+  // The current connection. Senders copy it when they take a tag, so a
+  // link stays valid while anyone still uses it.
+  std::shared_ptr<Conn> link_ ABSL_GUARDED_BY(mu_);
   // Free tags, oldest-freed first, so a late duplicate reply is unlikely to
   // hit a reused tag.
   std::deque<uint16_t> free_tags_ ABSL_GUARDED_BY(mu_);
-  // Set once when the channel dies; no call is armed after that.
-  bool closed_ ABSL_GUARDED_BY(mu_) = false;
+  // No call is armed on a link once it left kUp (kRestoring: only by the
+  // recovery thread), so OnClosed() finds every call armed on its link.
+  State state_ ABSL_GUARDED_BY(mu_) = State::kUp;
   absl::Status closed_status_ ABSL_GUARDED_BY(mu_);
+  // Close() was called: never recover again.
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool recovery_enabled_ ABSL_GUARDED_BY(mu_) = false;
+  // Set by EnableRecovery() before the thread starts; then only that thread
+  // reads it.
+  RecoveryOptions recovery_;
+  std::thread recovery_thread_;
 
   Mutex fid_mu_;
   std::vector<uint32_t> free_fids_ ABSL_GUARDED_BY(fid_mu_);
@@ -223,23 +307,24 @@ absl::StatusOr<R> Session::Rpc(const T& request) {
   static_assert(static_cast<uint8_t>(R::kType) == static_cast<uint8_t>(T::kType) + 1,
                 "R must be the reply type of T");
   absl::Time deadline = Deadline();
-  absl::StatusOr<Call*> call = Acquire(R::kType, deadline);
-  if (!call.ok()) return call.status();
-  bool encoded = EncodeMessage((*call)->tag(), request, &(*call)->request());
-  absl::Status st = CheckEncoded(encoded, (*call)->request().size(), T::kName);
-  if (st.ok()) st = Transact(*call, deadline);
-  if (st.ok()) st = ReplyError(*call, T::kName);
+  absl::StatusOr<Slot> slot = Acquire(R::kType, deadline);
+  if (!slot.ok()) return slot.status();
+  Call* call = slot->call;
+  bool encoded = EncodeMessage(call->tag(), request, &call->request());
+  absl::Status st = CheckEncoded(encoded, call->request().size(), T::kName);
+  if (st.ok()) st = Transact(*slot, deadline);
+  if (st.ok()) st = ReplyError(call, T::kName);
   absl::StatusOr<R> out = absl::UnknownError("unset");
   if (!st.ok()) {
     out = st;
   } else {
-    out = DecodeMessage<R>((*call)->reply(), msize());
+    out = DecodeMessage<R>(call->reply(), msize());
     if (!out.ok()) {
       stats_.protocol_errors.fetch_add(1, std::memory_order_relaxed);
       out = ProtocolError(out.status().message());
     }
   }
-  Release(*call);
+  Release(*slot);
   if (!out.ok()) stats_.errors.fetch_add(1, std::memory_order_relaxed);
   return out;
 }

@@ -23,6 +23,13 @@ inline constexpr int kDefaultTimeoutSeconds = 60;
 // cannot answer a flush in this time is treated as dead and the channel is
 // closed so nothing waits on it forever.
 inline constexpr int kFlushTimeoutSeconds = 10;
+// Reconnect backoff (recover=): the first redial after a connection dies
+// comes this soon, then the delay doubles up to the cap. Calls wait for the
+// new connection up to their own deadline (timeout=).
+inline constexpr int kReconnectFirstBackoffMs = 50;
+inline constexpr int kReconnectMaxBackoffMs = 2000;
+// How long one redial may take before it is abandoned and retried.
+inline constexpr int kReconnectDialTimeoutSeconds = 5;
 // Spin iterations before a waiter sleeps on the futex: a reply that arrives
 // within a few microseconds is taken without a context switch.
 inline constexpr int kWaitSpinIterations = 200;

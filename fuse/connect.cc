@@ -86,6 +86,31 @@ absl::StatusOr<std::unique_ptr<Channel>> OpenChannel(const MountOptions& o, Tran
   return std::unique_ptr<Channel>(*std::move(ch));
 }
 
+// How queue `fid`'s session comes back after its connection dies: the
+// same transport and port, and the root attached again with the same fid
+// number, which must still be the export's root directory.
+RecoveryOptions Recovery(const MountOptions& o, const Connection& conn, SessionOptions so,
+                         uint32_t root_fid, const Identity& who) {
+  RecoveryOptions r;
+  // A redial must give up soon: unmounting waits for one in progress.
+  so.timeout = std::min(so.timeout, absl::Seconds(tunables::kReconnectDialTimeoutSeconds));
+  Transport t = conn.transport;
+  uint16_t port = conn.port;
+  r.dial = [o, t, port, so]() { return OpenChannel(o, t, port, so); };
+  uint64_t root_path = conn.root_qid.path;
+  r.restore = [o, root_fid, who, root_path](Session& s) -> absl::Status {
+    absl::StatusOr<Qid> qid = s.Attach(root_fid, kNoFid, who.uname, o.export_path, who.n_uname);
+    if (!qid.ok()) return qid.status();
+    if (qid->path != root_path) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "export \"", o.export_path, "\" is now a different directory (root qid.path ", qid->path,
+          ", was ", root_path, "); not reusing this mount's files"));
+    }
+    return absl::OkStatus();
+  };
+  return r;
+}
+
 }  // namespace
 
 Identity ResolveIdentity(const MountOptions& o) {
@@ -171,6 +196,7 @@ absl::StatusOr<Connection> ConnectAndAttach(const MountOptions& o, const Identit
     }
     P9_LOG(kInfo, "queue %d: %s, msize %u, attached \"%s\" as %s", q, (*s)->Describe(),
            (*s)->msize(), o.export_path, who.uname);
+    if (o.recover) (*s)->EnableRecovery(Recovery(o, conn, so, fid, who));
     conn.sessions.push_back(std::move(*s));
     conn.root_fids.push_back(fid);
   }

@@ -5,8 +5,14 @@
 namespace p9::fuse {
 namespace {
 
-void ClunkNow(Session* s, uint32_t fid) {
-  if (!s->alive()) return;  // the server forgot every fid with the connection
+void ClunkNow(Session* s, uint32_t fid, uint64_t epoch) {
+  if (!s->alive() || (epoch != kEveryEpoch && epoch != s->epoch())) {
+    // The connection the fid lived on is gone, and the server forgot it
+    // with it: nothing to send. The number is not reused: a fid whose
+    // epoch was read just before a reconnect may in fact have been made on
+    // the new connection, and reusing its number there would collide.
+    return;
+  }
   if (absl::Status st = s->Clunk(fid); !st.ok()) {
     P9_LOG(kDebug, "Tclunk fid %u: %s", fid, st.ToString());
   }
@@ -17,9 +23,9 @@ void ClunkNow(Session* s, uint32_t fid) {
 Fid::~Fid() {
   if (gone_.load(std::memory_order_relaxed)) return;
   if (clunker_ != nullptr) {
-    clunker_->Push(session_, fid_);
+    clunker_->Push(session_, fid_, epoch_);
   } else {
-    ClunkNow(session_, fid_);
+    ClunkNow(session_, fid_, epoch_);
   }
 }
 
@@ -34,9 +40,9 @@ Clunker::~Clunker() {
   thread_.join();
 }
 
-void Clunker::Push(Session* session, uint32_t fid) {
+void Clunker::Push(Session* session, uint32_t fid, uint64_t epoch) {
   MutexLock lock(&mu_);
-  queue_.emplace_back(session, fid);
+  queue_.push_back(Pending{session, fid, epoch});
   ++pending_;
 }
 
@@ -47,7 +53,7 @@ void Clunker::Drain() {
 
 void Clunker::Loop() {
   for (;;) {
-    std::pair<Session*, uint32_t> next;
+    Pending next;
     {
       MutexLock lock(&mu_);
       mu_.Await([this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stop_ || !queue_.empty(); });
@@ -55,7 +61,7 @@ void Clunker::Loop() {
       next = queue_.front();
       queue_.pop_front();
     }
-    ClunkNow(next.first, next.second);
+    ClunkNow(next.session, next.fid, next.epoch);
     MutexLock lock(&mu_);
     --pending_;
   }

@@ -30,7 +30,8 @@ class Clunker {
   Clunker(const Clunker&) = delete;
   Clunker& operator=(const Clunker&) = delete;
 
-  void Push(Session* session, uint32_t fid);
+  // Queues the clunk of `fid`, made on connection `epoch` of `session`.
+  void Push(Session* session, uint32_t fid, uint64_t epoch);
   // Returns once every fid queued so far has been clunked.
   void Drain();
 
@@ -38,19 +39,30 @@ class Clunker {
   void Loop();
 
   Mutex mu_;
-  std::deque<std::pair<Session*, uint32_t>> queue_ ABSL_GUARDED_BY(mu_);
+  struct Pending {
+    Session* session;
+    uint32_t fid;
+    uint64_t epoch;
+  };
+  std::deque<Pending> queue_ ABSL_GUARDED_BY(mu_);
   // Queued fids whose Tclunk has not been answered yet (queue + in flight).
   size_t pending_ ABSL_GUARDED_BY(mu_) = 0;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
 
+// The epoch of a fid the session re-creates on every new connection (the
+// root, attached again by the session's restore step).
+inline constexpr uint64_t kEveryEpoch = 0;
+
 class Fid {
  public:
-  // Takes ownership of `fid`, already established on `session`. With a
-  // clunker the Tclunk is sent from its thread, else synchronously.
-  Fid(Session* session, int channel, uint32_t fid, Clunker* clunker = nullptr)
-      : session_(session), channel_(channel), fid_(fid), clunker_(clunker) {}
+  // Takes ownership of `fid`, established on `session` by a request made
+  // when session->epoch() was `epoch` (read before the request was sent, so
+  // a reconnect in between makes the fid look stale, never the reverse).
+  // With a clunker the Tclunk is sent from its thread, else synchronously.
+  Fid(Session* session, int channel, uint32_t fid, uint64_t epoch, Clunker* clunker = nullptr)
+      : session_(session), channel_(channel), fid_(fid), epoch_(epoch), clunker_(clunker) {}
   // Clunks the fid unless MarkGone() was called.
   ~Fid();
   Fid(const Fid&) = delete;
@@ -59,6 +71,10 @@ class Fid {
   Session* session() const { return session_; }
   int channel() const { return channel_; }
   uint32_t num() const { return fid_; }
+  uint64_t epoch() const { return epoch_; }
+  // False once the connection the fid was made on has been replaced: the
+  // server no longer knows it, and its owner must walk or open a new one.
+  bool current() const { return epoch_ == kEveryEpoch || epoch_ == session_->epoch(); }
   // The server has already forgotten the fid (Tremove clunks it even when
   // the remove fails): the destructor does nothing.
   void MarkGone() { gone_.store(true, std::memory_order_relaxed); }
@@ -67,6 +83,7 @@ class Fid {
   Session* const session_;
   const int channel_;
   const uint32_t fid_;
+  const uint64_t epoch_;
   Clunker* const clunker_;
   // Set by the one thread that removes through this fid, read by the
   // destructor after the last reference (shared_ptr release/acquire orders it).

@@ -75,8 +75,8 @@ Filesystem::Filesystem(std::vector<std::unique_ptr<Session>> sessions,
   {
     MutexLock lock(&root->mu);
     for (int c = 0; c < channels(); ++c) {
-      root->fids[static_cast<size_t>(c)] =
-          std::make_shared<Fid>(session(c), c, root_fids[static_cast<size_t>(c)], &clunker_);
+      root->fids[static_cast<size_t>(c)] = std::make_shared<Fid>(
+          session(c), c, root_fids[static_cast<size_t>(c)], kEveryEpoch, &clunker_);
     }
   }
   table_ = std::make_unique<InodeTable>(root_qid.path, std::move(root));
@@ -86,6 +86,11 @@ Filesystem::~Filesystem() { Shutdown(); }
 
 void Filesystem::Shutdown() {
   if (shut_down_.exchange(true)) return;
+  // A queue whose server is away would make every clunk below wait for it
+  // to come back: give up on it now (its server forgets the fids anyway).
+  for (auto& s : sessions_) {
+    if (!s->alive()) s->Close(absl::CancelledError("unmounted while reconnecting"));
+  }
   // Dropping the inodes clunks their fids (children first is not needed:
   // 9P fids are independent once walked).
   std::vector<InodeRef> all = table_->Clear();
@@ -149,7 +154,8 @@ absl::StatusOr<FidRef> Filesystem::FidOn(const InodeRef& inode, int c) {
   {
     MutexLock lock(&inode->mu);
     const FidRef& f = inode->fids[static_cast<size_t>(c)];
-    if (f != nullptr) return f;
+    // A fid from a connection that has been replaced is walked again.
+    if (f != nullptr && f->current()) return f;
     links = inode->links;
   }
   absl::Status last = ErrnoError(ESTALE, "no path left to walk to this file");
@@ -170,7 +176,11 @@ absl::StatusOr<FidRef> Filesystem::FidOn(const InodeRef& inode, int c) {
     }
     MutexLock lock(&inode->mu);
     FidRef& slot = inode->fids[static_cast<size_t>(c)];
-    if (slot == nullptr) slot = std::move(w->first);
+    FidRef old;  // released after the lock (its clunk is queued)
+    if (slot == nullptr || !slot->current()) {
+      old = std::move(slot);
+      slot = std::move(w->first);
+    }
     return slot;
   }
   return last;
@@ -181,9 +191,19 @@ absl::StatusOr<FidRef> Filesystem::AnyFid(const InodeRef& inode, int preferred) 
   if (f.ok()) return f;
   MutexLock lock(&inode->mu);
   for (const FidRef& g : inode->fids) {
-    if (g != nullptr) return g;
+    if (g != nullptr && g->current()) return g;
   }
   return f.status();
+}
+
+bool Filesystem::RecoverFrom(const absl::Status& s, const FidRef& f) {
+  if (s.ok() || f == nullptr) return false;
+  if (!IsConnectionLost(s) && f->current()) return false;
+  Session* session = f->session();
+  absl::Duration wait = session->options().timeout;
+  absl::Time deadline =
+      wait == absl::InfiniteDuration() ? absl::InfiniteFuture() : absl::Now() + wait;
+  return session->AwaitConnected(deadline);
 }
 
 void Filesystem::DropFid(const InodeRef& inode, const FidRef& stale) {
@@ -233,12 +253,13 @@ absl::StatusOr<std::pair<FidRef, Qid>> Filesystem::WalkName(const FidRef& dir,
                                                             const std::string& name) {
   Session* s = dir->session();
   uint32_t nf = s->AllocFid();
+  uint64_t epoch = s->epoch();
   absl::StatusOr<std::vector<Qid>> q = s->Walk(dir->num(), nf, {name});
   if (!q.ok()) {
     s->FreeFid(nf);
     return q.status();
   }
-  auto f = std::make_shared<Fid>(s, dir->channel(), nf, &clunker_);
+  auto f = std::make_shared<Fid>(s, dir->channel(), nf, epoch, &clunker_);
   if (q->size() != 1) return ErrnoError(EIO, "Rwalk returned no qid");
   return std::make_pair(std::move(f), q->front());
 }
@@ -246,12 +267,22 @@ absl::StatusOr<std::pair<FidRef, Qid>> Filesystem::WalkName(const FidRef& dir,
 absl::StatusOr<FidRef> Filesystem::Clone(const FidRef& f) {
   Session* s = f->session();
   uint32_t nf = s->AllocFid();
+  uint64_t epoch = s->epoch();
   absl::StatusOr<std::vector<Qid>> q = s->Walk(f->num(), nf, {});
   if (!q.ok()) {
     s->FreeFid(nf);
     return q.status();
   }
-  return std::make_shared<Fid>(s, f->channel(), nf, &clunker_);
+  return std::make_shared<Fid>(s, f->channel(), nf, epoch, &clunker_);
+}
+
+absl::StatusOr<FidRef> Filesystem::OpenClone(const FidRef& f, uint32_t flags, OpenResult* opened) {
+  absl::StatusOr<FidRef> c = Clone(f);
+  if (!c.ok()) return c.status();
+  absl::StatusOr<OpenResult> r = f->session()->Lopen((*c)->num(), flags);
+  if (!r.ok()) return r.status();
+  if (opened != nullptr) *opened = *r;
+  return c;
 }
 
 absl::Status Filesystem::Remove(const FidRef& f) {

@@ -95,16 +95,25 @@ class Filesystem {
   // After a directory is renamed on a path-based server, fids below it name
   // old paths: drop them all so they are walked again from the new place.
   void InvalidateBelow(const InodeRef& dir);
-  // Runs fn(fid) on the inode's fid; if that fails as stale, walks a fresh
-  // fid and tries once more. fn returns absl::Status or absl::StatusOr<T>.
+  // Runs fn(fid) on the inode's fid; if that fails as stale, or because the
+  // connection was replaced under it, walks a fresh fid and tries once
+  // more. Only for requests that are safe to repeat. fn returns
+  // absl::Status or absl::StatusOr<T>.
   template <typename F>
   auto WithFid(const InodeRef& inode, int c, F&& fn) -> decltype(fn(FidRef{}));
+  // After a request through `f` failed with `s`: did it fail because its
+  // connection went (in flight when it died, or `f` made on an earlier
+  // one)? Then waits, up to the session's timeout, for the new connection
+  // and returns true: one more try with a fresh fid may succeed.
+  bool RecoverFrom(const absl::Status& s, const FidRef& f);
 
   // --- Plain 9P helpers returning owned fids.
   // Walks one name from `dir` to a new fid; also returns its qid.
   absl::StatusOr<std::pair<FidRef, Qid>> WalkName(const FidRef& dir, const std::string& name);
   // A new fid for the same file (Twalk with no names).
   absl::StatusOr<FidRef> Clone(const FidRef& f);
+  // A clone of `f` opened with Tlopen(flags); *opened gets its iounit.
+  absl::StatusOr<FidRef> OpenClone(const FidRef& f, uint32_t flags, OpenResult* opened = nullptr);
   // Tremove through `f` (which is gone afterwards, whatever the result).
   absl::Status Remove(const FidRef& f);
   // Getattr of `f`, failing with ESTALE if it is not qid_path.
@@ -198,7 +207,14 @@ auto Filesystem::WithFid(const InodeRef& inode, int c, F&& fn) -> decltype(fn(Fi
   absl::StatusOr<FidRef> f = AnyFid(inode, c);
   if (!f.ok()) return f.status();
   auto r = fn(*f);
-  if (!IsStale(internal::StatusOf(r)) || inode->ino == kRootIno) return r;
+  const absl::Status& st = internal::StatusOf(r);
+  if (RecoverFrom(st, *f)) {
+    // The root's fid is attached again with the connection; others are
+    // walked again from it.
+    if (inode->ino == kRootIno) return fn(*f);
+  } else if (!IsStale(st) || inode->ino == kRootIno) {
+    return r;
+  }
   DropFid(inode, *f);
   absl::StatusOr<FidRef> again = FidOn(inode, (*f)->channel());
   if (!again.ok()) return r;

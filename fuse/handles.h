@@ -18,12 +18,17 @@ namespace p9::fuse {
 
 struct FileHandle {
   InodeRef inode;
-  FidRef fid;  // opened
   // Largest I/O the server wants per request (0: msize decides).
   uint32_t iounit = 0;
   int flags = 0;
 
   Mutex mu;
+  // Opened; replaced by OpenFidOf() after the connection it was opened on
+  // was replaced.
+  FidRef fid ABSL_GUARDED_BY(mu);
+  // A lock this handle held was lost with a connection: every later
+  // operation on it fails with EIO rather than run unprotected.
+  bool lost ABSL_GUARDED_BY(mu) = false;
   // Whole-file lock the server holds for this fid (diod maps Tlock to
   // flock(2) on the fid's file descriptor), and for which POSIX lock owner.
   bool posix_locked ABSL_GUARDED_BY(mu) = false;
@@ -33,11 +38,12 @@ struct FileHandle {
 
 struct DirHandle {
   InodeRef inode;
-  FidRef fid;  // opened; null for a directory removed through this mount
 
+  Mutex mu;
+  // Opened; null for a directory removed through this mount.
+  FidRef fid ABSL_GUARDED_BY(mu);
   // The kernel reads a directory sequentially; Treaddir entries that did not
   // fit its buffer are kept for the next call (at offset pending_from).
-  Mutex mu;
   std::vector<Dirent> pending ABSL_GUARDED_BY(mu);
   uint64_t pending_from ABSL_GUARDED_BY(mu) = 0;
   bool pending_valid ABSL_GUARDED_BY(mu) = false;

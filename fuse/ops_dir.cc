@@ -10,6 +10,7 @@
 
 #include "fuse/handles.h"
 #include "fuse/ops.h"
+#include "fuse/reopen.h"
 
 namespace p9::fuse::ops {
 namespace {
@@ -26,15 +27,25 @@ absl::Status Fill(fuse_req_t req, Filesystem* fs, DirHandle* h, off_t off, bool 
   MutexLock lock(&h->mu);
   // The dir's own fid (not the opened one: 9P walks only from unopened
   // fids), for readdirplus lookups.
+  absl::StatusOr<FidRef> opened = OpenDirFidLocked(fs, h);
+  if (!opened.ok()) return opened.status();
   absl::StatusOr<FidRef> dir_fid;
-  if (plus) dir_fid = fs->AnyFid(h->inode, h->fid->channel());
+  if (plus) dir_fid = fs->AnyFid(h->inode, (*opened)->channel());
   for (;;) {
     std::vector<Dirent> entries;
     if (h->pending_valid && h->pending_from == cur) {
       entries = std::move(h->pending);
     } else {
       uint32_t count = static_cast<uint32_t>(std::min<size_t>(size, fs->max_read()));
-      absl::StatusOr<std::vector<Dirent>> r = h->fid->session()->Readdir(h->fid->num(), cur, count);
+      absl::StatusOr<std::vector<Dirent>> r =
+          (*opened)->session()->Readdir((*opened)->num(), cur, count);
+      if (fs->RecoverFrom(r.status(), *opened)) {
+        // Directory offsets are the server's cookies for this directory,
+        // valid in a new open of it as well.
+        opened = OpenDirFidLocked(fs, h);
+        if (!opened.ok()) return opened.status();
+        r = (*opened)->session()->Readdir((*opened)->num(), cur, count);
+      }
       if (!r.ok()) {
         if (used > 0) break;
         return r.status();
@@ -103,7 +114,12 @@ absl::Status Fill(fuse_req_t req, Filesystem* fs, DirHandle* h, off_t off, bool 
 
 void DoReaddir(fuse_req_t req, size_t size, off_t off, fuse_file_info* fi, bool plus) {
   DirHandle* h = DirOf(fi);
-  if (h->fid == nullptr) {  // a removed directory: empty
+  bool removed;
+  {
+    MutexLock lock(&h->mu);
+    removed = h->fid == nullptr;
+  }
+  if (removed) {  // a removed directory: empty
     fuse_reply_buf(req, nullptr, 0);
     return;
   }
@@ -137,18 +153,15 @@ void Opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
       return;
     }
     const uint32_t flags = OpenFlagsToDotl(O_RDONLY | O_DIRECTORY, false);
-    absl::StatusOr<FidRef> of =
-        fs->WithFid(inode, fs->PickChannel(), [&](const FidRef& f) -> absl::StatusOr<FidRef> {
-          absl::StatusOr<FidRef> c = fs->Clone(f);
-          if (!c.ok()) return c.status();
-          absl::StatusOr<OpenResult> r = f->session()->Lopen((*c)->num(), flags);
-          if (!r.ok()) return r.status();
-          return c;
-        });
+    absl::StatusOr<FidRef> of = fs->WithFid(
+        inode, fs->PickChannel(), [&](const FidRef& f) { return fs->OpenClone(f, flags); });
     if (!of.ok()) return ReplyStatus(req, of.status());
     auto* h = new DirHandle;
     h->inode = inode;
-    h->fid = std::move(*of);
+    {
+      MutexLock lock(&h->mu);
+      h->fid = std::move(*of);
+    }
     fi->fh = reinterpret_cast<uintptr_t>(h);
     if (fs->policy().cache_dir) {
       fi->cache_readdir = 1;
@@ -184,8 +197,11 @@ void Fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi) 
   (void)ino;
   Run(req, "fsyncdir", [&] {
     DirHandle* h = DirOf(fi);
-    if (h->fid == nullptr) return Err(req, 0);
-    ReplyStatus(req, h->fid->session()->Fsync(h->fid->num(), datasync != 0));
+    MutexLock lock(&h->mu);
+    absl::StatusOr<FidRef> f = OpenDirFidLocked(Fs(req), h);
+    if (!f.ok()) return ReplyStatus(req, f.status());
+    if (*f == nullptr) return Err(req, 0);
+    ReplyStatus(req, (*f)->session()->Fsync((*f)->num(), datasync != 0));
   });
 }
 

@@ -12,6 +12,7 @@
 
 #include "fuse/handles.h"
 #include "fuse/ops.h"
+#include "fuse/reopen.h"
 
 namespace p9::fuse::ops {
 namespace {
@@ -208,7 +209,7 @@ void Getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     InodeRef inode = InodeOr(req, ino);
     if (inode == nullptr) return;
     FidRef open_fid;
-    if (fi != nullptr && !inode->is_dir()) open_fid = FileOf(fi)->fid;
+    if (fi != nullptr && !inode->is_dir()) open_fid = CurrentFid(FileOf(fi));
     absl::StatusOr<Rgetattr> a = fs->GetattrInode(inode, fs->PickChannel(), open_fid);
     if (!a.ok()) return ReplyStatus(req, a.status());
     struct stat st;
@@ -264,14 +265,14 @@ void Setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse
     if (IsStale(st) && fi != nullptr && !inode->is_dir() &&
         !inode->removed.load(std::memory_order_relaxed)) {
       // Unlinked but open (e.g. ftruncate): the handle's own fid.
-      const FidRef& of = FileOf(fi)->fid;
+      const FidRef of = CurrentFid(FileOf(fi));
       Tsetattr mine = t;
       mine.fid = of->num();
       st = of->session()->Setattr(mine);
     }
     if (!st.ok()) return ReplyStatus(req, st);
     FidRef open_fid;
-    if (fi != nullptr && !inode->is_dir()) open_fid = FileOf(fi)->fid;
+    if (fi != nullptr && !inode->is_dir()) open_fid = CurrentFid(FileOf(fi));
     absl::StatusOr<Rgetattr> a = fs->GetattrInode(inode, c, open_fid);
     if (!a.ok()) return ReplyStatus(req, a.status());
     struct stat out;

@@ -14,6 +14,7 @@
 
 #include "fuse/handles.h"
 #include "fuse/ops.h"
+#include "fuse/reopen.h"
 
 namespace p9::fuse::ops {
 namespace {
@@ -35,10 +36,14 @@ const std::string& ClientId() {
 
 // Registers a new handle with its inode and the mount, and replies. On a
 // failed reply the handle is undone as if released.
-void Adopt(Filesystem* fs, const InodeRef& inode, FileHandle* h, fuse_file_info* fi) {
+void Adopt(Filesystem* fs, const InodeRef& inode, FileHandle* h, FidRef fid, fuse_file_info* fi) {
   {
     MutexLock lock(&inode->mu);
-    inode->open_fids.push_back(h->fid);
+    inode->open_fids.push_back(fid);
+  }
+  {
+    MutexLock lock(&h->mu);
+    h->fid = std::move(fid);
   }
   fs->open_files.fetch_add(1, std::memory_order_relaxed);
   fi->fh = reinterpret_cast<uintptr_t>(h);
@@ -50,16 +55,25 @@ void Drop(Filesystem* fs, FileHandle* h) {
   std::unique_ptr<FileHandle> owned(h);
   InodeRef inode = h->inode;
   bool remove_silly = false;
+  FidRef fid;
+  {
+    MutexLock lock(&h->mu);
+    fid = h->fid;
+  }
   {
     MutexLock lock(&inode->mu);
     auto& v = inode->open_fids;
-    if (auto it = std::find(v.begin(), v.end(), h->fid); it != v.end()) v.erase(it);
+    if (auto it = std::find(v.begin(), v.end(), fid); it != v.end()) v.erase(it);
     remove_silly = v.empty() && inode->silly && !inode->silly_pending;
   }
   fs->open_files.fetch_sub(1, std::memory_order_relaxed);
+  fid.reset();
   owned.reset();  // clunks the opened fid: the server closes the file
   if (remove_silly) fs->RemoveSilly(inode);
 }
+
+// The session a handle's I/O goes to (its channel never changes).
+Session* fs_session(FileHandle* h) { return CurrentFid(h)->session(); }
 
 // Tlock until it is granted, refused, or (if `wait`) interrupted.
 absl::StatusOr<bool> LockLoop(fuse_req_t req, const FidRef& f, uint8_t type, bool wait,
@@ -102,22 +116,15 @@ void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     if (inode == nullptr) return Err(req, ESTALE);
     uint32_t flags = OpenFlagsToDotl(fi->flags, false);
     OpenResult opened;
-    absl::StatusOr<FidRef> of =
-        fs->WithFid(inode, fs->PickChannel(), [&](const FidRef& f) -> absl::StatusOr<FidRef> {
-          absl::StatusOr<FidRef> c = fs->Clone(f);
-          if (!c.ok()) return c.status();
-          absl::StatusOr<OpenResult> r = f->session()->Lopen((*c)->num(), flags);
-          if (!r.ok()) return r.status();
-          opened = *r;
-          return c;
-        });
+    absl::StatusOr<FidRef> of = fs->WithFid(inode, fs->PickChannel(), [&](const FidRef& f) {
+      return fs->OpenClone(f, flags, &opened);
+    });
     if (!of.ok()) return ReplyStatus(req, of.status());
     auto* h = new FileHandle;
     h->inode = inode;
-    h->fid = std::move(*of);
     h->iounit = opened.iounit;
     h->flags = fi->flags;
-    Adopt(fs, inode, h, fi);
+    Adopt(fs, inode, h, std::move(*of), fi);
     if (fuse_reply_open(req, fi) != 0) Drop(fs, h);
   });
 }
@@ -147,10 +154,9 @@ void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fu
     InodeRef inode = fs->EnterInode(dir, name, w->first, *a, &e);
     auto* h = new FileHandle;
     h->inode = inode;
-    h->fid = std::move(*of);
     h->iounit = r->iounit;
     h->flags = fi->flags;
-    Adopt(fs, inode, h, fi);
+    Adopt(fs, inode, h, std::move(*of), fi);
     if (fuse_reply_create(req, &e, fi) != 0) {
       Drop(fs, h);
       fs->UndoEntry(inode->ino);
@@ -162,7 +168,7 @@ void Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info
   (void)ino;
   Run(req, "read", [&] {
     FileHandle* h = FileOf(fi);
-    Session* s = h->fid->session();
+    Session* s = fs_session(h);
     size_t chunk = s->max_read();
     if (h->iounit != 0) chunk = std::min<size_t>(chunk, h->iounit);
     thread_local std::unique_ptr<uint8_t[]> buf;
@@ -174,8 +180,11 @@ void Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info
     size_t got = 0;
     while (got < size) {
       size_t want = std::min(size - got, chunk);
-      absl::StatusOr<size_t> n = s->Read(h->fid->num(), static_cast<uint64_t>(off) + got,
-                                         absl::MakeSpan(buf.get() + got, want));
+      // A read is safe to repeat on a new connection.
+      absl::StatusOr<size_t> n = WithOpenFid(Fs(req), h, true, [&](const FidRef& f) {
+        return s->Read(f->num(), static_cast<uint64_t>(off) + got,
+                       absl::MakeSpan(buf.get() + got, want));
+      });
       if (!n.ok()) {
         if (got > 0) break;
         return ReplyStatus(req, n.status());
@@ -192,15 +201,20 @@ void Write(fuse_req_t req, fuse_ino_t ino, const char* data, size_t size, off_t 
   (void)ino;
   Run(req, "write", [&] {
     FileHandle* h = FileOf(fi);
-    Session* s = h->fid->session();
+    Session* s = fs_session(h);
     size_t chunk = s->max_write();
+    // A write at an offset stores the same bytes if repeated; an append
+    // would add them twice.
+    const bool repeatable = !(h->flags & O_APPEND);
     if (h->iounit != 0) chunk = std::min<size_t>(chunk, h->iounit);
     const auto* p = reinterpret_cast<const uint8_t*>(data);
     size_t done = 0;
     while (done < size) {
       size_t want = std::min(size - done, chunk);
-      absl::StatusOr<uint32_t> n = s->Write(h->fid->num(), static_cast<uint64_t>(off) + done,
-                                            absl::MakeConstSpan(p + done, want));
+      absl::StatusOr<uint32_t> n = WithOpenFid(Fs(req), h, repeatable, [&](const FidRef& f) {
+        return s->Write(f->num(), static_cast<uint64_t>(off) + done,
+                        absl::MakeConstSpan(p + done, want));
+      });
       if (!n.ok()) {
         if (done > 0) break;
         return ReplyStatus(req, n.status());
@@ -228,7 +242,7 @@ void Flush(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
       }
     }
     if (unlock) {
-      absl::StatusOr<bool> r = LockLoop(req, h->fid, kLockTypeUnlck, false, 0, 0, 0);
+      absl::StatusOr<bool> r = LockLoop(req, CurrentFid(h), kLockTypeUnlck, false, 0, 0, 0);
       if (!r.ok()) P9_LOG(kDebug, "unlock on close: %s", r.status().ToString());
     }
     fuse_reply_err(req, 0);
@@ -248,7 +262,7 @@ void Release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     if (unlock) {
       // The last close of a flock()ed file: unlock now rather than when the
       // fid's clunk gets to the server.
-      absl::StatusOr<bool> r = LockLoop(req, h->fid, kLockTypeUnlck, false, 0, 0, 0);
+      absl::StatusOr<bool> r = LockLoop(req, CurrentFid(h), kLockTypeUnlck, false, 0, 0, 0);
       if (!r.ok()) P9_LOG(kDebug, "flock release: %s", r.status().ToString());
     }
     Drop(Fs(req), h);
@@ -261,7 +275,11 @@ void Fsync(fuse_req_t req, fuse_ino_t ino, int datasync, fuse_file_info* fi) {
   Run(req, "fsync", [&] {
     if (fi == nullptr) return Err(req, 0);
     FileHandle* h = FileOf(fi);
-    ReplyStatus(req, h->fid->session()->Fsync(h->fid->num(), datasync != 0));
+    // Repeating an fsync on a new connection is harmless; the data it
+    // covers was acknowledged by the server before the old one died.
+    ReplyStatus(req, WithOpenFid(Fs(req), h, true, [&](const FidRef& f) {
+                  return f->session()->Fsync(f->num(), datasync != 0);
+                }));
   });
 }
 
@@ -281,14 +299,16 @@ void Getlk(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, struct flock* loc
       fuse_reply_lock(req, lock);
       return;
     }
+    absl::StatusOr<FidRef> f = OpenFidOf(Fs(req), h);
+    if (!f.ok()) return ReplyStatus(req, f.status());
     Tgetlock g;
-    g.fid = h->fid->num();
+    g.fid = (*f)->num();
     g.type = lock->l_type == F_RDLCK ? kLockTypeRdlck : kLockTypeWrlck;
     g.start = static_cast<uint64_t>(lock->l_start);
     g.length = static_cast<uint64_t>(lock->l_len);
     g.proc_id = static_cast<uint32_t>(lock->l_pid);
     g.client_id = ClientId();
-    absl::StatusOr<Rgetlock> r = h->fid->session()->Getlock(g);
+    absl::StatusOr<Rgetlock> r = (*f)->session()->Getlock(g);
     if (!r.ok()) return ReplyStatus(req, r.status());
     if (r->type == kLockTypeUnlck) {
       lock->l_type = F_UNLCK;
@@ -310,8 +330,10 @@ void Setlk(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, struct flock* loc
     uint8_t type = lock->l_type == F_RDLCK   ? kLockTypeRdlck
                    : lock->l_type == F_WRLCK ? kLockTypeWrlck
                                              : kLockTypeUnlck;
+    absl::StatusOr<FidRef> f = OpenFidOf(Fs(req), h);
+    if (!f.ok()) return ReplyStatus(req, f.status());
     absl::StatusOr<bool> r =
-        LockLoop(req, h->fid, type, sleep != 0, static_cast<uint64_t>(lock->l_start),
+        LockLoop(req, *f, type, sleep != 0, static_cast<uint64_t>(lock->l_start),
                  static_cast<uint64_t>(lock->l_len), static_cast<uint32_t>(lock->l_pid));
     if (!r.ok()) return ReplyStatus(req, r.status());
     if (!*r) return Err(req, EAGAIN);
@@ -333,7 +355,9 @@ void Flock(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, int op) {
                    : what == LOCK_EX ? kLockTypeWrlck
                                      : kLockTypeUnlck;
     bool wait = type != kLockTypeUnlck && !(op & LOCK_NB);
-    absl::StatusOr<bool> r = LockLoop(req, h->fid, type, wait, 0, 0, 0);
+    absl::StatusOr<FidRef> f = OpenFidOf(Fs(req), h);
+    if (!f.ok()) return ReplyStatus(req, f.status());
+    absl::StatusOr<bool> r = LockLoop(req, *f, type, wait, 0, 0, 0);
     if (!r.ok()) return ReplyStatus(req, r.status());
     if (!*r) return Err(req, EWOULDBLOCK);
     {

@@ -173,6 +173,17 @@ absl::Status ApplyOne(absl::string_view opt, MountOptions* o) {
     o->timeout_seconds = static_cast<int>(t);
     return absl::OkStatus();
   }
+  if (key == "recover") {
+    if (auto st = need_value(); !st.ok()) return st;
+    if (value == "on") {
+      o->recover = true;
+    } else if (value == "off") {
+      o->recover = false;
+    } else {
+      return Bad(absl::StrCat("recover=", value, ": must be on or off"));
+    }
+    return absl::OkStatus();
+  }
   if (key == "debug") {
     if (auto st = no_value(); !st.ok()) return st;
     o->debug = true;
@@ -397,7 +408,12 @@ Also runs as the mount(8) helper: mount -t 9prdma HOST:/EXPORT MOUNTPOINT.
   cache=loose      page cache and 1 s attribute/entry/negative-entry caching
   cache=readonly   for trees that do not change: long timeouts, cached
                    directory listings and symlinks
-  timeout=SECONDS  deadline of each 9P request, 0 = none (default 60)
+  timeout=SECONDS  deadline of each 9P request, 0 = none (default 60); also
+                   how long a call waits for a lost server to come back
+  recover=on|off   reconnect when a connection dies (server restart, link
+                   flap): files are walked and opened again, reads and
+                   writes in flight are re-sent, other calls in flight fail
+                   with EIO, a lock held then is lost (EIO) [default on]
   debug            trace every 9P message (stderr with -f, else syslog)
 
 FUSE/mount options passed through: ro, rw, nosuid, suid, nodev, dev, noexec,

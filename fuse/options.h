@@ -46,6 +46,9 @@ struct MountOptions {
   CacheMode cache = CacheMode::kNone;
   // Seconds per RPC; 0 waits forever.
   int timeout_seconds;
+  // Re-establish a dead connection (recover=on, the default) or let the
+  // mount fail every call from then on (recover=off).
+  bool recover = true;
   bool debug = false;
 
   // Mount flags handled by FUSE/the kernel, in the order given (ro, nosuid,

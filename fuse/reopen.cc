@@ -1,0 +1,67 @@
+#include "fuse/reopen.h"
+
+#include <fcntl.h>
+
+#include <algorithm>
+#include <utility>
+
+#include "client/log.h"
+#include "fuse/ops.h"
+
+namespace p9::fuse {
+namespace {
+
+// Opens the inode again on channel c (walking it from the root as needed)
+// and puts the new fid in place of `old` among the inode's open fids.
+absl::StatusOr<FidRef> Reopen(Filesystem* fs, const InodeRef& inode, const FidRef& old,
+                              uint32_t flags) {
+  int c = old->channel();
+  absl::StatusOr<FidRef> walked = fs->FidOn(inode, c);
+  if (!walked.ok()) return walked.status();
+  absl::StatusOr<FidRef> f = fs->OpenClone(*walked, flags);
+  if (!f.ok()) return f.status();
+  MutexLock lock(&inode->mu);
+  for (FidRef& g : inode->open_fids) {
+    if (g == old) g = *f;
+  }
+  return f;
+}
+
+}  // namespace
+
+absl::StatusOr<FidRef> OpenFidOf(Filesystem* fs, FileHandle* h) {
+  MutexLock lock(&h->mu);
+  if (h->lost) return ErrnoError(EIO, "this open file lost its lock with a server connection");
+  if (h->fid->current()) return h->fid;
+  if (h->posix_locked || h->flocked) {
+    // The server released the lock with the old connection; someone else
+    // may hold it now. Going on unprotected could corrupt what it guards.
+    h->lost = true;
+    P9_LOG(kError,
+           "inode %llu: a lock held through this open file was lost when the connection to the "
+           "server was re-established; the file descriptor now fails with EIO",
+           static_cast<unsigned long long>(h->inode->ino));
+    return ErrnoError(EIO, "lock lost with the server connection");
+  }
+  // The file exists and its data must survive: never create or truncate.
+  uint32_t flags = OpenFlagsToDotl(h->flags & ~(O_CREAT | O_EXCL | O_TRUNC), false);
+  absl::StatusOr<FidRef> f = Reopen(fs, h->inode, h->fid, flags);
+  if (!f.ok()) {
+    P9_LOG(kWarning, "inode %llu: cannot reopen after reconnect: %s",
+           static_cast<unsigned long long>(h->inode->ino), f.status().message());
+    return f.status();
+  }
+  h->fid = *f;
+  return f;
+}
+
+absl::StatusOr<FidRef> OpenDirFidLocked(Filesystem* fs, DirHandle* h) {
+  if (h->fid == nullptr || h->fid->current()) return h->fid;
+  absl::StatusOr<FidRef> f =
+      Reopen(fs, h->inode, h->fid, OpenFlagsToDotl(O_RDONLY | O_DIRECTORY, false));
+  if (!f.ok()) return f.status();
+  h->fid = *f;
+  return f;
+}
+
+}  // namespace p9::fuse

@@ -1,0 +1,47 @@
+// Open handles across reconnects: a handle's opened fid dies with its
+// connection; these open it again on the new one, by path from the root,
+// with the flags it was opened with minus O_CREAT/O_EXCL/O_TRUNC (the file
+// exists and its data must survive).
+#ifndef P9_FUSE_REOPEN_H_
+#define P9_FUSE_REOPEN_H_
+
+#include "absl/status/statusor.h"
+#include "fuse/filesystem.h"
+#include "fuse/handles.h"
+
+namespace p9::fuse {
+
+// The handle's opened fid as it is, current or not (for an unlock: a lock
+// lost with its connection is gone anyway; for a getattr fallback).
+inline FidRef CurrentFid(FileHandle* h) {
+  MutexLock lock(&h->mu);
+  return h->fid;
+}
+
+// The handle's opened fid, opened again if its connection was replaced.
+// A handle that held a lock fails with EIO instead (the server dropped the
+// lock with the connection and another process may have taken it), and
+// says so once in the log.
+absl::StatusOr<FidRef> OpenFidOf(Filesystem* fs, FileHandle* h);
+// Same for a directory handle, with h->mu held by the caller.
+absl::StatusOr<FidRef> OpenDirFidLocked(Filesystem* fs, DirHandle* h)
+    ABSL_EXCLUSIVE_LOCKS_REQUIRED(h->mu);
+
+// Runs fn(fid) on the handle's opened fid; if it failed because the
+// connection went and `repeatable` (the request may safely be executed
+// twice), opens the file again and runs fn once more. fn returns
+// absl::Status or absl::StatusOr<T>.
+template <typename F>
+auto WithOpenFid(Filesystem* fs, FileHandle* h, bool repeatable, F&& fn) -> decltype(fn(FidRef{})) {
+  absl::StatusOr<FidRef> f = OpenFidOf(fs, h);
+  if (!f.ok()) return f.status();
+  auto r = fn(*f);
+  if (!repeatable || !fs->RecoverFrom(internal::StatusOf(r), *f)) return r;
+  absl::StatusOr<FidRef> again = OpenFidOf(fs, h);
+  if (!again.ok()) return r;
+  return fn(*again);
+}
+
+}  // namespace p9::fuse
+
+#endif  // P9_FUSE_REOPEN_H_
