@@ -326,6 +326,14 @@ absl::StatusOr<Rgetattr> Filesystem::GetattrInode(const InodeRef& inode, int c,
       return a;
     }
   }
+  if (inode->ino == kRootIno && !session(c)->alive()) {
+    // The server is away and the queue reconnecting. umount(8) stats the
+    // mountpoint before it unmounts: answer with what we know rather than
+    // make it wait out the timeout (the root's attributes are no one's
+    // coherence problem).
+    MutexLock lock(&inode->mu);
+    if (inode->has_attr) return inode->last_attr;
+  }
   absl::StatusOr<Rgetattr> r =
       WithFid(inode, c, [&](const FidRef& f) { return GetattrChecked(f, inode->qid_path); });
   auto remember = [&](const Rgetattr& a) {
@@ -349,6 +357,21 @@ absl::StatusOr<Rgetattr> Filesystem::GetattrInode(const InodeRef& inode, int c,
       remember(*a);
       return a;
     }
+  }
+  return r;
+}
+
+absl::StatusOr<Rstatfs> Filesystem::Statfs(const InodeRef& inode, int c) {
+  if (!session(c)->alive()) {
+    MutexLock lock(&statfs_mu_);
+    if (has_statfs_) return last_statfs_;
+  }
+  absl::StatusOr<Rstatfs> r =
+      WithFid(inode, c, [&](const FidRef& f) { return f->session()->Statfs(f->num()); });
+  if (r.ok()) {
+    MutexLock lock(&statfs_mu_);
+    last_statfs_ = *r;
+    has_statfs_ = true;
   }
   return r;
 }

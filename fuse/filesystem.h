@@ -123,6 +123,12 @@ class Filesystem {
   // given open fid and the inode's other open fids.
   absl::StatusOr<Rgetattr> GetattrInode(const InodeRef& inode, int c, const FidRef& open_fid);
 
+  // --- File system statistics.
+  // Tstatfs through the inode (the root if null); while channel c is
+  // reconnecting, the last answer instead (umount(8) calls statfs on the
+  // mountpoint and must not wait out the timeout for a server that is away).
+  absl::StatusOr<Rstatfs> Statfs(const InodeRef& inode, int c);
+
   // --- Entries.
   // Registers the file `f` (just walked or created as `name` in `parent`)
   // with the kernel's lookup count: fetches its attributes, finds or makes
@@ -187,6 +193,9 @@ class Filesystem {
   std::atomic<uint64_t> silly_counter_{0};
   // Random per mount, so several clients never pick the same hidden name.
   const uint64_t mount_nonce_;
+  Mutex statfs_mu_;
+  bool has_statfs_ ABSL_GUARDED_BY(statfs_mu_) = false;
+  Rstatfs last_statfs_ ABSL_GUARDED_BY(statfs_mu_);
   Mutex silly_mu_;
   InodeRef silly_dir_ ABSL_GUARDED_BY(silly_mu_);
   mutable std::atomic<int> next_thread_channel_{0};

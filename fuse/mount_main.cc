@@ -165,6 +165,10 @@ int RunMount(const MountOptions& o, const std::string& mountpoint, Reporter* rep
   cfg.read_only = o.read_only;
   auto fs =
       std::make_unique<Filesystem>(std::move(conn->sessions), conn->root_fids, conn->root_qid, cfg);
+  // Known root attributes and statistics let umount(8) stat and statfs the
+  // mountpoint while the server is away (see GetattrInode, Statfs).
+  (void)fs->GetattrInode(fs->inodes().root(), 0, nullptr);
+  (void)fs->Statfs(fs->inodes().root(), 0);
 
   // access=client (and user, for now): one identity on the server, so the
   // kernel must check permissions against the mode bits.

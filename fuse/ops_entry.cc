@@ -435,8 +435,7 @@ void Statfs(fuse_req_t req, fuse_ino_t ino) {
     Filesystem* fs = Fs(req);
     InodeRef inode = fs->inodes().Get(ino);
     if (inode == nullptr) inode = fs->inodes().root();
-    absl::StatusOr<Rstatfs> r = fs->WithFid(
-        inode, fs->PickChannel(), [&](const FidRef& f) { return f->session()->Statfs(f->num()); });
+    absl::StatusOr<Rstatfs> r = fs->Statfs(inode, fs->PickChannel());
     if (!r.ok()) return ReplyStatus(req, r.status());
     struct statvfs v = {};
     v.f_bsize = r->bsize;

@@ -35,7 +35,7 @@ std::string FormatStats(const Filesystem& fs, const std::string& header) {
                     " in_flight=", v(st.in_flight), " errors=", v(st.errors),
                     " protocol_errors=", v(st.protocol_errors), " timeouts=", v(st.timeouts),
                     " flushes=", v(st.flushes), " interrupts=", v(st.interrupts),
-                    " alive=", s->alive() ? 1 : 0, "\n");
+                    " reconnects=", v(st.reconnects), " alive=", s->alive() ? 1 : 0, "\n");
   }
   return out;
 }

@@ -175,6 +175,7 @@ class Diod:
                "-l", f"127.0.0.1:{self.port}", "-L", self.log] + extra
         if debug:
             cmd += ["-d", "1"]
+        self.cmd = cmd
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL)
         _cleanups.append(self.stop)
         if not wait_for(self._listening, 10):
@@ -193,6 +194,24 @@ class Diod:
             if not wait_for(lambda: rdma_listening(rport), 20):
                 raise RuntimeError("9prdma-relay did not start listening")
             self.trans, self.host, self.mount_port = "rdma", RDMA_IP, rport
+
+    def kill(self, sig=signal.SIGKILL):
+        """The server dies (a crash with SIGKILL); every connection drops."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait()
+
+    def start_again(self):
+        """A new server process on the same port and export."""
+        self.proc = subprocess.Popen(self.cmd, stdin=subprocess.DEVNULL)
+        if not wait_for(self._listening, 10):
+            raise RuntimeError(f"diod did not restart: {self.read_log()}")
+
+    def restart(self, down=0.5, sig=signal.SIGKILL):
+        """Kill the server, leave it down for `down` seconds, start it again."""
+        self.kill(sig)
+        time.sleep(down)
+        self.start_again()
 
     def _listening(self):
         if self.proc.poll() is not None:
