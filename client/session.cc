@@ -43,6 +43,7 @@ Session::Session(std::unique_ptr<Channel> channel, const SessionOptions& options
   calls_ = std::make_unique<Call[]>(n);
   MutexLock lock(&mu_);
   link_ = std::make_shared<Conn>(this, 1, std::move(channel));
+  description_ = link_->channel->Describe();
   for (uint16_t t = 0; t < n; ++t) {
     calls_[t].set_tag(t);
     free_tags_.push_back(t);
@@ -130,12 +131,8 @@ bool Session::closed() const {
 }
 
 std::string Session::Describe() const {
-  std::shared_ptr<Conn> link;
-  {
-    MutexLock lock(&mu_);
-    link = link_;
-  }
-  return link->channel->Describe();
+  MutexLock lock(&mu_);
+  return description_;
 }
 
 void Session::Close(const absl::Status& why) {
@@ -150,7 +147,7 @@ void Session::Close(const absl::Status& why) {
     }
     link = link_;
   }
-  link->channel->Close(why);
+  if (link != nullptr) link->channel->Close(why);
 }
 
 void Session::EnableRecovery(RecoveryOptions recovery) {
@@ -178,9 +175,16 @@ void Session::RecoveryLoop() {
       if (stopping_ || state_ == State::kClosed) return;
       old = link_;
     }
-    // When Close() returns no delivery from the old connection is left, so
-    // none can reach a call armed on the new one.
-    old->channel->Close(absl::UnavailableError("replaced by a new connection"));
+    if (old != nullptr) {
+      // When Close() returns no delivery from the old connection is left,
+      // so none can reach a call armed on the new one.
+      old->channel->Close(absl::UnavailableError("replaced by a new connection"));
+      // Let its resources go now, not when a redial succeeds: an RDMA
+      // device cannot be removed (nor a failed one reset) while a process
+      // still holds a QP on it.
+      MutexLock lock(&mu_);
+      if (link_ == old) link_.reset();
+    }
     old.reset();
     {
       // Back off before every attempt but the first after a working link,
@@ -201,10 +205,12 @@ void Session::RecoveryLoop() {
       continue;
     }
     ++failures;
-    // Say it the first time and then about every 30 s, not at every attempt.
+    // Warn the first time and then about every 30 s, not at every attempt.
     if (failures == 1 || failures % 15 == 0) {
       P9_LOG(kWarning, "%s: reconnect attempt %d failed: %s; retrying", options_.name, failures,
              st.message());
+    } else {
+      P9_LOG(kInfo, "%s: reconnect attempt %d failed: %s", options_.name, failures, st.message());
     }
     backoff = std::min(backoff * 2, recovery_.max_backoff);
   }
@@ -218,6 +224,7 @@ absl::Status Session::Redial() {
     MutexLock lock(&mu_);
     if (stopping_ || state_ == State::kClosed) return absl::CancelledError("session closed");
     link_ = link;
+    description_ = link->channel->Describe();
     state_ = State::kRestoring;
     epoch_.store(link->epoch, std::memory_order_release);
   }

@@ -281,6 +281,9 @@ class Session {
   // The current connection. Senders copy it when they take a tag, so a
   // link stays valid while anyone still uses it.
   std::shared_ptr<Conn> link_ ABSL_GUARDED_BY(mu_);
+  // Null while reconnecting between redials (the dead link's resources
+  // are released at once); the last link's description stays.
+  std::string description_ ABSL_GUARDED_BY(mu_);
   // Free tags, oldest-freed first, so a late duplicate reply is unlikely to
   // hit a reused tag.
   std::deque<uint16_t> free_tags_ ABSL_GUARDED_BY(mu_);
