@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -107,36 +108,37 @@ int Fail(absl::string_view msg) {
 int Stats(const StatsArgs& a) {
   absl::StatusOr<std::string> file = FindStatsFile(a.mountpoint);
   if (!file.ok()) return Fail(file.status().message());
-  absl::StatusOr<StatsSnapshot> prev = Read(*file);
-  if (!prev.ok()) return Fail(prev.status().message());
+  absl::StatusOr<StatsSnapshot> latest = Read(*file);
+  if (!latest.ok()) return Fail(latest.status().message());
   auto render = [&](const StatsSnapshot& cur, const StatsSnapshot* before) {
     return a.json ? RenderJson(cur, before) : RenderTable(cur, before);
   };
   if (!a.watch) {
-    fputs(render(*prev, nullptr).c_str(), stdout);
+    fputs(render(*latest, nullptr).c_str(), stdout);
     return 0;
   }
-  // Like watch(1): clear, a title line, the table; rates over each interval.
-  bool first = true;
+  // Like watch(1): clear, a title line, the table. Rates cover the time
+  // between the newest reading and the one the daemon wrote before it (a
+  // re-read of an unchanged file would give a period of zero).
+  std::optional<StatsSnapshot> older;
   for (;;) {
-    absl::StatusOr<StatsSnapshot> cur = first ? prev : Read(*file);
-    if (!cur.ok()) return Fail(cur.status().message());
-    std::string body = render(*cur, first ? nullptr : &*prev);
+    std::string body = render(*latest, older ? &*older : nullptr);
     if (a.json) {
       fputs(body.c_str(), stdout);
     } else {
-      printf("\033[H\033[2J%s",
-             absl::StrCat("Every ", absl::FormatDuration(a.interval), ": 9prdma stats ",
-                          a.mountpoint, "    ",
-                          absl::FormatTime("%Y-%m-%d %H:%M:%S", absl::Now(), absl::LocalTimeZone()),
-                          "\n\n", body)
-                 .c_str());
+      std::string now = absl::FormatTime("%Y-%m-%d %H:%M:%S", absl::Now(), absl::LocalTimeZone());
+      printf("\033[H\033[2JEvery %s: 9prdma stats %s    %s\n\n%s",
+             absl::FormatDuration(a.interval).c_str(), a.mountpoint.c_str(), now.c_str(),
+             body.c_str());
     }
     fflush(stdout);
-    // A reading the daemon has not rewritten yet would give a zero period.
-    if (first || cur->unix_ms != prev->unix_ms) *prev = *std::move(cur);
-    first = false;
     absl::SleepFor(a.interval);
+    absl::StatusOr<StatsSnapshot> cur = Read(*file);
+    if (!cur.ok()) return Fail(cur.status().message());
+    if (cur->unix_ms != latest->unix_ms) {
+      older = *std::move(latest);
+      latest = std::move(cur);
+    }
   }
 }
 

@@ -332,6 +332,9 @@ std::string FormatMicros(uint64_t us) {
 
 std::string RenderTable(const StatsSnapshot& cur, const StatsSnapshot* prev) {
   const Period period = PeriodOf(cur, prev);
+  // A reading no newer than `cur` cannot give rates: averages since the
+  // mount instead, as without one.
+  if (period.since_mount) prev = nullptr;
   const std::vector<Row> rows = Rows(cur, prev);
   std::string out = absl::StrCat(cur.source, " on ", cur.mountpoint);
   if (cur.pid > 0) absl::StrAppend(&out, " (pid ", cur.pid, ")");
@@ -393,6 +396,7 @@ std::string RenderTable(const StatsSnapshot& cur, const StatsSnapshot* prev) {
 
 std::string RenderJson(const StatsSnapshot& cur, const StatsSnapshot* prev) {
   const Period period = PeriodOf(cur, prev);
+  if (period.since_mount) prev = nullptr;
   const std::vector<Row> rows = Rows(cur, prev);
   std::string out = absl::StrCat(
       "{\"source\":", JsonString(cur.source), ",\"mountpoint\":", JsonString(cur.mountpoint),

@@ -186,6 +186,16 @@ TEST(RenderTable, RatesAndPercentilesOverTheIntervalBetweenReadings) {
   EXPECT_THAT(t, HasSubstr("lookup 19 (5.0/s)"));
 }
 
+TEST(RenderTable, AnUnchangedReadingGivesAveragesSinceMountNotZeroRates) {
+  absl::StatusOr<StatsSnapshot> s = ParseStats(File(1000, 100, 5, Buckets({{7, 100}}), 9));
+  ASSERT_TRUE(s.ok());
+  std::string t = RenderTable(*s, &*s);
+  EXPECT_THAT(t, HasSubstr("averages since the mount"));
+  EXPECT_EQ(Cell(t, "0", "req/s"), "10.0");
+  EXPECT_EQ(Cell(t, "0", "p50"), "128us");
+  EXPECT_EQ(t, RenderTable(*s, nullptr));
+}
+
 TEST(RenderJson, CarriesTheSameNumbers) {
   absl::StatusOr<StatsSnapshot> s = ParseStats(File(1000, 100, 5, Buckets({{7, 100}}), 9));
   ASSERT_TRUE(s.ok());
