@@ -14,6 +14,7 @@
 
 namespace p9 {
 
+// One call site's limiter (P9_LOG keeps one per site).
 class RateLimiter {
  public:
   // The kernel's defaults (DEFAULT_RATELIMIT_INTERVAL/BURST): 10 per 5 s.
@@ -34,6 +35,7 @@ class RateLimiter {
   // Decides about a line logged at `now`. Thread-safe.
   Verdict Check(absl::Time now);
 
+  // The length of an interval, and the lines printed in each at most.
   absl::Duration interval() const { return interval_; }
   int burst() const { return burst_; }
 

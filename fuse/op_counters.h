@@ -62,9 +62,11 @@ const char* FuseOpName(FuseOp op);
 // them is needed.
 class OpCounters {
  public:
+  // One more request of `op`.
   void Count(FuseOp op) {
     counts_[static_cast<size_t>(op)].fetch_add(1, std::memory_order_relaxed);
   }
+  // Requests of `op` so far.
   uint64_t Get(FuseOp op) const {
     return counts_[static_cast<size_t>(op)].load(std::memory_order_relaxed);
   }

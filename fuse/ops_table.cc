@@ -130,6 +130,7 @@ const fuse_lowlevel_ops& LowLevelOps() {
     o.destroy = ops::Destroy;
     o.lookup = Counted<FuseOp::kLookup, ops::Lookup>::Call;
     o.forget = Counted<FuseOp::kForget, ops::Forget>::Call;
+    // A batch of forgets counts as one forget request.
     o.forget_multi = Counted<FuseOp::kForget, ops::ForgetMulti>::Call;
     o.getattr = Counted<FuseOp::kGetattr, ops::Getattr>::Call;
     o.setattr = Counted<FuseOp::kSetattr, ops::Setattr>::Call;
