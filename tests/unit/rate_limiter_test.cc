@@ -1,7 +1,10 @@
 // client/rate_limiter.h and its use by P9_LOG for errors and warnings.
 #include "client/rate_limiter.h"
 
+#include <atomic>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
@@ -32,6 +35,23 @@ TEST(RateLimiter, BurstThenCountsThenReportsInTheNextInterval) {
   v = rl.Check(t + absl::Seconds(20));
   EXPECT_TRUE(v.print);
   EXPECT_EQ(v.suppressed, 0u);
+}
+
+TEST(RateLimiter, ConcurrentCallersShareOneBurst) {
+  RateLimiter rl(absl::Seconds(5), 10);
+  const absl::Time t = absl::FromUnixSeconds(1000);
+  std::atomic<int> printed{0};
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 8; ++i) {
+    threads.emplace_back([&] {
+      for (int j = 0; j < 1000; ++j) printed += rl.Check(t).print ? 1 : 0;
+    });
+  }
+  for (std::thread& th : threads) th.join();
+  EXPECT_EQ(printed.load(), 10);
+  RateLimiter::Verdict v = rl.Check(t + absl::Seconds(5));
+  EXPECT_TRUE(v.print);
+  EXPECT_EQ(v.suppressed, 8u * 1000 - 10);
 }
 
 TEST(RateLimiter, BurstIsAtLeastOne) {
