@@ -54,11 +54,15 @@ struct WalkQids {
   bool operator==(const WalkQids&) const = default;
 };
 
-#define P9_FIELDS(...)                            \
-  auto Fields() { return std::tie(__VA_ARGS__); } \
+// kFieldNames: the field list as written ("fid, newfid, wnames"), for the
+// debug trace (client/trace.h), which prints each field by its name.
+#define P9_FIELDS(...)                                     \
+  static constexpr const char* kFieldNames = #__VA_ARGS__; \
+  auto Fields() { return std::tie(__VA_ARGS__); }          \
   auto Fields() const { return std::tie(__VA_ARGS__); }
 
-#define P9_NO_FIELDS() \
+#define P9_NO_FIELDS()                           \
+  static constexpr const char* kFieldNames = ""; \
   std::tuple<> Fields() const { return {}; }
 
 #define P9_MESSAGE(Name)                             \

@@ -1,6 +1,7 @@
 #include "client/session.h"
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <utility>
 
@@ -8,6 +9,7 @@
 #include "client/errors.h"
 #include "client/interrupt.h"
 #include "client/log.h"
+#include "client/trace.h"
 
 namespace p9 {
 
@@ -88,6 +90,7 @@ absl::Status Session::Negotiate(Conn& link, uint32_t asked) {
   EncodeMessage(kNoTag, Tversion{want, kVersion9P2000L}, &version_call_.request());
   // Replies are checked against this until the server answers.
   msize_.store(want, std::memory_order_relaxed);
+  if (options_.debug) Trace(">>>", version_call_.request());
   absl::Status st = link.channel->Send(version_call_.request());
   if (st.ok() && !version_call_.WaitUntil(deadline)) {
     // Nothing to flush before a version is agreed: the server is not
@@ -354,6 +357,7 @@ absl::Status Session::Transact(const Slot& slot, absl::Time deadline) {
   stats_.requests.fetch_add(1, std::memory_order_relaxed);
   stats_.bytes_sent.fetch_add(call->request().size(), std::memory_order_relaxed);
   if (options_.debug) Trace(">>>", call->request());
+  const auto sent_at = std::chrono::steady_clock::now();
   if (absl::Status st = slot.link->channel->Send(call->request()); !st.ok()) {
     // Nothing was (fully) sent, so no reply will come; but the channel may
     // have died concurrently and OnClosed may have claimed the call.
@@ -383,6 +387,12 @@ absl::Status Session::Transact(const Slot& slot, absl::Time deadline) {
       return interrupted ? ErrnoError(EINTR, "9P request interrupted")
                          : absl::DeadlineExceededError("9P request timed out");
     }
+  }
+  // OK means a reply arrived (a failed call carries the channel's error).
+  if (call->result().ok()) {
+    auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+        std::chrono::steady_clock::now() - sent_at);
+    RecordLatency(stats_.latency_us_log2, static_cast<uint64_t>(us.count()));
   }
   return call->result();
 }
@@ -543,13 +553,9 @@ void Session::OnClosed(Conn* link, const absl::Status& why) {
 }
 
 void Session::Trace(const char* dir, absl::Span<const uint8_t> msg) const {
-  if (msg.size() < kHeaderSize) return;
-  Decoder d(msg);
-  uint32_t size = d.U32();
-  uint8_t type = d.U8();
-  uint16_t tag = d.U16();
-  // Logged at error level so that `debug` shows it whatever the log level.
-  P9_LOG(kError, "%s %s %s tag %u size %u", options_.name, dir, MsgTypeName(type), tag, size);
+  // Not through P9_LOG: `debug` shows every message whatever the log level,
+  // and a trace is never rate-limited.
+  LogTrace(absl::StrCat(options_.name, " ", dir, " ", FormatMessage(msg)));
 }
 
 // --- Operations.

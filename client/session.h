@@ -21,6 +21,7 @@
 #include "client/channel.h"
 #include "client/codec.h"
 #include "client/errors.h"
+#include "client/histogram.h"
 #include "client/messages.h"
 #include "client/mutex.h"
 #include "client/tunables.h"
@@ -55,8 +56,11 @@ struct SessionStats {
   std::atomic<uint64_t> timeouts{0};
   std::atomic<uint64_t> flushes{0};
   std::atomic<uint64_t> interrupts{0};
-  std::atomic<uint64_t> reconnects{0};
+  std::atomic<uint64_t> reconnects{0};  // channel re-established after a loss
   std::atomic<int64_t> in_flight{0};
+  // Round trip (send to reply) of every RPC that got a reply, Rlerror
+  // included; relaxed like the counters above.
+  LatencyHistogram latency_us_log2{};
 };
 
 class Interrupter;

@@ -21,6 +21,7 @@
 #include "fuse/fid.h"
 #include "fuse/fuse_api.h"
 #include "fuse/inode_table.h"
+#include "fuse/op_counters.h"
 #include "fuse/options.h"
 
 namespace p9::fuse {
@@ -178,6 +179,9 @@ class Filesystem {
   absl::Status RemoveName(const FidRef& dir, const std::string& name, bool is_dir);
   // The last handle of a silly-renamed inode went: remove the hidden file.
   void RemoveSilly(const InodeRef& inode);
+
+  // FUSE requests received, by operation (counted by the op table).
+  OpCounters op_counts;
 
   // Server capabilities learnt on the way (relaxed: a cached answer).
   std::atomic<bool> no_unlinkat{false};

@@ -253,7 +253,7 @@ int Main(int argc, char** argv) {
     printf("using libfuse %s\n", fuse_pkgversion());
     return 0;
   }
-  SetLogLevel(o.debug ? LogLevel::kDebug : o.verbose ? LogLevel::kInfo : LogLevel::kWarning);
+  SetLogLevel(EffectiveLogLevel(o));
   fuse_set_log_func(FuseLog);
 
   // The mount point must be an existing directory; say so before any

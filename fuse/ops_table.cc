@@ -106,48 +106,66 @@ void Destroy(void* userdata) {
 
 }  // namespace ops
 
+namespace {
+
+// Counted<Op, Fn>::Call: the FUSE operation Fn, counted as Op in the
+// mount's OpCounters first. Deduces Fn's parameter list, so the table below
+// stays one line per operation.
+template <FuseOp Op, auto Fn>
+struct Counted;
+template <FuseOp Op, typename... Args, void (*Fn)(fuse_req_t, Args...)>
+struct Counted<Op, Fn> {
+  static void Call(fuse_req_t req, Args... args) {
+    ops::Fs(req)->op_counts.Count(Op);
+    Fn(req, args...);
+  }
+};
+
+}  // namespace
+
 const fuse_lowlevel_ops& LowLevelOps() {
   static const fuse_lowlevel_ops table = [] {
     fuse_lowlevel_ops o{};
     o.init = ops::Init;
     o.destroy = ops::Destroy;
-    o.lookup = ops::Lookup;
-    o.forget = ops::Forget;
-    o.forget_multi = ops::ForgetMulti;
-    o.getattr = ops::Getattr;
-    o.setattr = ops::Setattr;
-    o.readlink = ops::Readlink;
-    o.mknod = ops::Mknod;
-    o.mkdir = ops::Mkdir;
-    o.unlink = ops::Unlink;
-    o.rmdir = ops::Rmdir;
-    o.symlink = ops::Symlink;
-    o.rename = ops::Rename;
-    o.link = ops::Link;
-    o.open = ops::Open;
-    o.create = ops::Create;
-    o.read = ops::Read;
-    o.write = ops::Write;
-    o.flush = ops::Flush;
-    o.release = ops::Release;
-    o.fsync = ops::Fsync;
-    o.opendir = ops::Opendir;
-    o.readdir = ops::Readdir;
-    o.readdirplus = ops::Readdirplus;
-    o.releasedir = ops::Releasedir;
-    o.fsyncdir = ops::Fsyncdir;
-    o.statfs = ops::Statfs;
-    o.setxattr = ops::Setxattr;
-    o.getxattr = ops::Getxattr;
-    o.listxattr = ops::Listxattr;
-    o.removexattr = ops::Removexattr;
-    o.access = ops::Access;
-    o.getlk = ops::Getlk;
-    o.setlk = ops::Setlk;
-    o.flock = ops::Flock;
-    o.fallocate = ops::Fallocate;
-    o.copy_file_range = ops::CopyFileRange;
-    o.ioctl = ops::Ioctl;
+    o.lookup = Counted<FuseOp::kLookup, ops::Lookup>::Call;
+    o.forget = Counted<FuseOp::kForget, ops::Forget>::Call;
+    // A batch of forgets counts as one forget request.
+    o.forget_multi = Counted<FuseOp::kForget, ops::ForgetMulti>::Call;
+    o.getattr = Counted<FuseOp::kGetattr, ops::Getattr>::Call;
+    o.setattr = Counted<FuseOp::kSetattr, ops::Setattr>::Call;
+    o.readlink = Counted<FuseOp::kReadlink, ops::Readlink>::Call;
+    o.mknod = Counted<FuseOp::kMknod, ops::Mknod>::Call;
+    o.mkdir = Counted<FuseOp::kMkdir, ops::Mkdir>::Call;
+    o.unlink = Counted<FuseOp::kUnlink, ops::Unlink>::Call;
+    o.rmdir = Counted<FuseOp::kRmdir, ops::Rmdir>::Call;
+    o.symlink = Counted<FuseOp::kSymlink, ops::Symlink>::Call;
+    o.rename = Counted<FuseOp::kRename, ops::Rename>::Call;
+    o.link = Counted<FuseOp::kLink, ops::Link>::Call;
+    o.open = Counted<FuseOp::kOpen, ops::Open>::Call;
+    o.create = Counted<FuseOp::kCreate, ops::Create>::Call;
+    o.read = Counted<FuseOp::kRead, ops::Read>::Call;
+    o.write = Counted<FuseOp::kWrite, ops::Write>::Call;
+    o.flush = Counted<FuseOp::kFlush, ops::Flush>::Call;
+    o.release = Counted<FuseOp::kRelease, ops::Release>::Call;
+    o.fsync = Counted<FuseOp::kFsync, ops::Fsync>::Call;
+    o.opendir = Counted<FuseOp::kOpendir, ops::Opendir>::Call;
+    o.readdir = Counted<FuseOp::kReaddir, ops::Readdir>::Call;
+    o.readdirplus = Counted<FuseOp::kReaddirplus, ops::Readdirplus>::Call;
+    o.releasedir = Counted<FuseOp::kReleasedir, ops::Releasedir>::Call;
+    o.fsyncdir = Counted<FuseOp::kFsyncdir, ops::Fsyncdir>::Call;
+    o.statfs = Counted<FuseOp::kStatfs, ops::Statfs>::Call;
+    o.setxattr = Counted<FuseOp::kSetxattr, ops::Setxattr>::Call;
+    o.getxattr = Counted<FuseOp::kGetxattr, ops::Getxattr>::Call;
+    o.listxattr = Counted<FuseOp::kListxattr, ops::Listxattr>::Call;
+    o.removexattr = Counted<FuseOp::kRemovexattr, ops::Removexattr>::Call;
+    o.access = Counted<FuseOp::kAccess, ops::Access>::Call;
+    o.getlk = Counted<FuseOp::kGetlk, ops::Getlk>::Call;
+    o.setlk = Counted<FuseOp::kSetlk, ops::Setlk>::Call;
+    o.flock = Counted<FuseOp::kFlock, ops::Flock>::Call;
+    o.fallocate = Counted<FuseOp::kFallocate, ops::Fallocate>::Call;
+    o.copy_file_range = Counted<FuseOp::kCopyFileRange, ops::CopyFileRange>::Call;
+    o.ioctl = Counted<FuseOp::kIoctl, ops::Ioctl>::Call;
     return o;
   }();
   return table;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <climits>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
@@ -184,6 +185,23 @@ absl::Status ApplyOne(absl::string_view opt, MountOptions* o) {
     }
     return absl::OkStatus();
   }
+  if (key == "loglevel") {
+    if (auto st = need_value(); !st.ok()) return st;
+    static constexpr std::pair<absl::string_view, LogLevel> kLevels[] = {
+        {"error", LogLevel::kError},
+        {"warning", LogLevel::kWarning},
+        {"info", LogLevel::kInfo},
+        {"debug", LogLevel::kDebug},
+    };
+    for (const auto& [name, level] : kLevels) {
+      if (value == name) {
+        o->log_level = level;
+        o->log_level_set = true;
+        return absl::OkStatus();
+      }
+    }
+    return Bad(absl::StrCat("loglevel=", value, ": must be error, warning, info or debug"));
+  }
   if (key == "debug") {
     if (auto st = no_value(); !st.ok()) return st;
     o->debug = true;
@@ -257,6 +275,12 @@ const char* CacheModeName(CacheMode c) {
 
 uint16_t DefaultPort(Transport t) {
   return t == Transport::kRdma ? tunables::kDefaultRdmaPort : tunables::kDefaultTcpPort;
+}
+
+LogLevel EffectiveLogLevel(const MountOptions& opts) {
+  if (opts.log_level_set) return opts.log_level;
+  if (opts.debug) return LogLevel::kDebug;
+  return opts.verbose ? LogLevel::kInfo : LogLevel::kWarning;
 }
 
 absl::Status ParseSource(absl::string_view source, std::string* host, std::string* export_path) {
@@ -414,7 +438,12 @@ Also runs as the mount(8) helper: mount -t 9prdma HOST:/EXPORT MOUNTPOINT.
                    flap): files are walked and opened again, reads and
                    writes in flight are re-sent, other calls in flight fail
                    with EIO, a lock held then is lost (EIO) [default on]
-  debug            trace every 9P message (stderr with -f, else syslog)
+  loglevel=error|warning|info|debug
+                   what the daemon logs (default warning; info with -v,
+                   debug with debug); repeated errors and warnings are
+                   rate-limited (10 per 5 s per message)
+  debug            trace every 9P message (stderr with -f, else syslog),
+                   whatever loglevel says
 
 FUSE/mount options passed through: ro, rw, nosuid, suid, nodev, dev, noexec,
 exec, sync, async, dirsync, noatime, nodiratime, allow_other,

@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "client/log.h"
 
 namespace p9::fuse {
 
@@ -50,6 +51,11 @@ struct MountOptions {
   // mount fail every call from then on (recover=off).
   bool recover = true;
   bool debug = false;
+  // loglevel=: what the daemon logs; unset, -v means info and debug means
+  // debug (otherwise warnings and errors). `debug` traces 9P messages
+  // whatever the level.
+  LogLevel log_level = LogLevel::kWarning;
+  bool log_level_set = false;
 
   // Mount flags handled by FUSE/the kernel, in the order given (ro, nosuid,
   // allow_other, default_permissions, ...).
@@ -84,6 +90,10 @@ absl::Status ParseOptionString(absl::string_view text, MountOptions* opts);
 absl::Status ParseSource(absl::string_view source, std::string* host, std::string* export_path);
 
 uint16_t DefaultPort(Transport t);
+
+// The log level the daemon runs at: loglevel= if given, else from debug
+// and -v.
+LogLevel EffectiveLogLevel(const MountOptions& opts);
 
 // The -o string handed to fuse_session_new: fsname, subtype and the
 // pass-through flags. `force_default_permissions` adds default_permissions.

@@ -4,7 +4,7 @@
 # Builds the Debian package of 9prdma with CPack: installs the Debian
 # packages the build needs if they are missing (as root; --no-install only
 # checks), configures BUILD_DIR (default build-deb) if it is not yet,
-# builds mount.9prdma, 9prdma-relay and the man pages, runs cpack (DEB
+# builds mount.9prdma, 9prdma, 9prdma-relay and the man pages, runs cpack (DEB
 # generator; Depends from dpkg-shlibdeps), checks the result and prints the
 # path of the .deb as the last line of standard output (progress goes to
 # standard error). OUT_DIR defaults to BUILD_DIR/package.
@@ -94,7 +94,7 @@ changelog_version=$(dpkg-parsechangelog -l "$repo/packaging/debian/changelog" -S
   die "packaging/debian/changelog is at $changelog_version, the package is $version-$release: add a changelog entry"
 
 # --- build ------------------------------------------------------------------
-targets=(mount.9prdma 9prdma-relay p9_packaging_files)
+targets=(mount.9prdma 9prdma 9prdma-relay p9_packaging_files)
 for t in "${targets[@]}"; do
   ninja -C "$build" -t query "$t" >/dev/null 2>&1 ||
     die "$build has no target $t (9prdma-relay needs libibverbs-dev and librdmacm-dev at configure time)"
@@ -116,8 +116,8 @@ depends=$(dpkg-deb -f "$deb" Depends)
 [[ $depends == *libc6* && $depends == *libfuse3-3* && $depends == *librdmacm1* ]] ||
   die "Depends '$depends' lacks the shared libraries (did dpkg-shlibdeps run? see $out/cpack.log)"
 contents=$(dpkg-deb -c "$deb")
-for f in ./sbin/mount.9prdma ./usr/sbin/9prdma-relay ./usr/share/man/man8/mount.9prdma.8.gz \
-  ./usr/share/man/man8/9prdma-relay.8.gz ./lib/systemd/system/9prdma-relay@.service \
+for f in ./sbin/mount.9prdma ./usr/bin/9prdma ./usr/sbin/9prdma-relay ./usr/share/man/man8/mount.9prdma.8.gz \
+  ./usr/share/man/man8/9prdma-relay.8.gz ./usr/share/man/man1/9prdma.1.gz ./lib/systemd/system/9prdma-relay@.service \
   ./usr/share/doc/9prdma/copyright; do
   grep -q " $f\$" <<<"$contents" || die "$deb lacks $f"
 done

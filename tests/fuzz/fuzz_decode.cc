@@ -10,6 +10,8 @@
 // The oracle is stronger than "does not crash": whatever a decoder accepts
 // must re-encode to exactly the input bytes. 9P has one encoding per value,
 // so any difference means a field was misread, skipped or double-counted.
+// Every input also goes through the `debug` trace formatter (client/trace.h),
+// which runs on whatever a peer sends: it must describe it in one line.
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -22,6 +24,7 @@
 #include "client/codec.h"
 #include "client/messages.h"
 #include "client/protocol.h"
+#include "client/trace.h"
 #include "client/tunables.h"
 #include "client/wire.h"
 #include "tests/fuzz/decoders.h"
@@ -141,10 +144,17 @@ std::vector<FuzzFn> Selected() {
   return out;
 }
 
+void FuzzTrace(Input in) {
+  const std::string line = p9::FormatMessage(in);
+  Require(!line.empty() && line.find('\n') == std::string::npos, "FormatMessage",
+          "the trace of a message is not exactly one line");
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static const std::vector<FuzzFn> fns = Selected();
   for (FuzzFn fn : fns) fn(Input(data, size));
+  FuzzTrace(Input(data, size));
   return 0;
 }

@@ -90,6 +90,7 @@ echo "$deb"
 [[ $(dpkg-deb -f "$deb" Package) == "$pkg" ]] || fail "package name is not $pkg"
 expected_files="./lib/systemd/system/9prdma-relay@.service
 ./sbin/mount.9prdma
+./usr/bin/9prdma
 ./usr/sbin/9prdma-relay
 ./usr/share/9prdma/slurm/epilog.sh
 ./usr/share/9prdma/slurm/prolog.sh
@@ -99,6 +100,7 @@ expected_files="./lib/systemd/system/9prdma-relay@.service
 ./usr/share/doc/9prdma/examples/fstab
 ./usr/share/doc/9prdma/examples/relay.conf
 ./usr/share/doc/9prdma/examples/slurm.conf
+./usr/share/man/man1/9prdma.1.gz
 ./usr/share/man/man8/9prdma-relay.8.gz
 ./usr/share/man/man8/mount.9prdma.8.gz"
 actual_files=$(dpkg-deb -c "$deb" | awk '$1 !~ /^d/ { print $6 }' | sort)
@@ -109,7 +111,7 @@ actual_files=$(dpkg-deb -c "$deb" | awk '$1 !~ /^d/ { print $6 }' | sort)
 depends=$(dpkg-deb -f "$deb" Depends)
 mkdir "$work/x"
 dpkg-deb -x "$deb" "$work/x"
-for bin in sbin/mount.9prdma usr/sbin/9prdma-relay; do
+for bin in sbin/mount.9prdma usr/bin/9prdma usr/sbin/9prdma-relay; do
   for soname in $(readelf -d "$work/x/$bin" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p'); do
     libpath=$(ldconfig -p | awk -v s="$soname" '$1 == s && !p { p = $NF } END { print p }')
     [[ -n $libpath ]] || fail "$bin needs $soname, which ldconfig does not know"
@@ -139,17 +141,19 @@ done <<<"$expected_files"
 [[ $(stat -c '%a %U' /sbin/mount.9prdma) == "755 root" ]] || fail "/sbin/mount.9prdma is not 0755 root"
 /sbin/mount.9prdma --version | grep -q '^mount.9prdma [0-9]' || fail "mount.9prdma --version"
 /usr/sbin/9prdma-relay --help >/dev/null || fail "9prdma-relay --help failed"
+/usr/bin/9prdma --version | grep -q '^9prdma [0-9]' || fail "9prdma --version"
 
 step "man pages"
-for page in mount.9prdma 9prdma-relay; do
-  file=/usr/share/man/man8/$page.8.gz
+for page in mount.9prdma.8 9prdma-relay.8 9prdma.1; do
+  file=/usr/share/man/man${page##*.}/$page.gz
+  page=${page%.*}
   [[ $(man -w "$page") == "$file" ]] || fail "man -w $page does not find $file"
   warnings=$(zcat "$file" | groff -man -Tutf8 -ww -z 2>&1)
-  [[ -z $warnings ]] || fail "groff warns about $page.8: $warnings"
+  [[ -z $warnings ]] || fail "groff warns about $page: $warnings"
   MANWIDTH=250 man -l "$file" 2>"$work/man.err" >"$work/$page.txt" || fail "man -l $file failed: $(cat "$work/man.err")"
   [[ ! -s $work/man.err ]] || fail "man -l $file: $(cat "$work/man.err")"
   grep -q '^NAME' "$work/$page.txt" || fail "man -l $file printed no NAME section"
-  grep -q '^EXAMPLES' "$work/$page.txt" || fail "$page(8) has no EXAMPLES section"
+  grep -q '^EXAMPLES' "$work/$page.txt" || fail "$page has no EXAMPLES section"
 done
 # Every option of --help, and every FUSE/ignored option of fuse/options.cc,
 # is in the man page.
@@ -193,6 +197,11 @@ done
 relay_text=" $(tr -s ' \n' '  ' <"$work/9prdma-relay.txt") "
 for flag in $(/usr/sbin/9prdma-relay --help | grep -oE '^  (-[a-z], )?--[a-z-]+' | grep -oE -- '--?[a-z-]+'); do
   documented "$relay_text" "$flag" || fail "9prdma-relay(8) does not document $flag (from --help)"
+done
+
+stats_text=" $(tr -s ' \n' '  ' <"$work/9prdma.txt") "
+for flag in $(/usr/bin/9prdma --help | grep -oE -- '(^|[ [])--?[a-z-]+' | grep -oE -- '--?[a-z-]+' | sort -u); do
+  documented "$stats_text" "$flag" || fail "9prdma(1) does not document $flag (from --help)"
 done
 
 step "systemd unit"
@@ -279,6 +288,8 @@ echo "served by the installed helper, pid $pids"
 stats=/run/9prdma/${mnt//\//-}.stats
 for _ in $(seq 30); do [[ -s $stats ]] && break; sleep 0.1; done
 grep -q '^queue 0 ' "$stats" || fail "no per-queue line in the stats file $stats"
+/usr/bin/9prdma stats "$mnt" >"$work/stats.txt" || fail "9prdma stats $mnt failed"
+grep -q "^0 .*tcp $host:$port" "$work/stats.txt" || fail "9prdma stats $mnt shows no queue 0: $(cat "$work/stats.txt")"
 echo "through the mount" >"$mnt/from-client"
 [[ $(cat "$export_dir/from-client") == "through the mount" ]] || fail "a file written through the mount is not on the server"
 echo "on the server" >"$export_dir/from-server"

@@ -27,7 +27,7 @@ for s in packaging/build-deb.sh packaging/slurm/prolog.sh packaging/slurm/epilog
   grep -qx 'set -euo pipefail' "$s" || fail "$s lacks set -euo pipefail"
 done
 
-for page in packaging/man/*.8; do
+for page in packaging/man/*.[18]; do
   out=$(groff -man -Tutf8 -ww -z "$page" 2>&1) || fail "groff failed on $page"
   [[ -z $out ]] || fail "groff warns about $page: $out"
   if [[ -n $version ]]; then

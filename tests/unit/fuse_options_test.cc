@@ -1,5 +1,6 @@
 // mount.9prdma command line and -o parsing, and FUSE inode numbering.
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "client/protocol.h"
@@ -148,6 +149,36 @@ TEST(ParseCommandLine, HelpAndVersionNeedNoArguments) {
   ASSERT_TRUE(v.ok());
   EXPECT_TRUE(v->version);
   EXPECT_NE(UsageText("mount.9prdma").find("access=user"), std::string::npos);
+}
+
+TEST(ParseCommandLine, LogLevel) {
+  // Unset: warning, info with -v, debug with debug.
+  absl::StatusOr<MountOptions> o = Parse({"h:/x", "/mnt"});
+  ASSERT_TRUE(o.ok());
+  EXPECT_FALSE(o->log_level_set);
+  EXPECT_EQ(EffectiveLogLevel(*o), LogLevel::kWarning);
+  o = Parse({"-v", "h:/x", "/mnt"});
+  EXPECT_EQ(EffectiveLogLevel(*o), LogLevel::kInfo);
+  o = Parse({"-v", "-o", "debug", "h:/x", "/mnt"});
+  EXPECT_EQ(EffectiveLogLevel(*o), LogLevel::kDebug);
+  // Each level by name; given explicitly it wins over -v and debug (which
+  // still traces 9P messages).
+  const std::pair<const char*, LogLevel> kLevels[] = {{"error", LogLevel::kError},
+                                                      {"warning", LogLevel::kWarning},
+                                                      {"info", LogLevel::kInfo},
+                                                      {"debug", LogLevel::kDebug}};
+  for (const auto& [name, level] : kLevels) {
+    o = Parse({"-v", "-o", std::string("debug,loglevel=") + name, "h:/x", "/mnt"});
+    ASSERT_TRUE(o.ok()) << name;
+    EXPECT_TRUE(o->log_level_set);
+    EXPECT_TRUE(o->debug);
+    EXPECT_EQ(EffectiveLogLevel(*o), level) << name;
+  }
+  for (const char* bad : {"loglevel=", "loglevel", "loglevel=verbose", "loglevel=ERROR"}) {
+    o = Parse({"-o", bad, "h:/x", "/mnt"});
+    ASSERT_FALSE(o.ok()) << bad;
+    EXPECT_NE(o.status().message().find("loglevel"), std::string::npos) << o.status();
+  }
 }
 
 TEST(FuseOptionString, FsnameSubtypeAndForcedPermissions) {
