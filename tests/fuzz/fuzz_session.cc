@@ -135,8 +135,8 @@ class FakeServer {
   const absl::Span<const uint8_t> rversion_;
   // Replies and the stream go out whole, never interleaved.
   p9::Mutex write_mu_;
-  // Written by the reader thread, polled by the harness; release/acquire
-  // only for symmetry: the count is all that is shared.
+  // Counted by the reader thread once a request is read whole, polled by
+  // the harness (release/acquire: the harness acts on "it has arrived").
   std::atomic<int> requests_{0};
   std::thread reader_;
 };
