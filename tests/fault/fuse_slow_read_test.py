@@ -24,6 +24,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration", "fuse"))
 import p9harness  # noqa: E402
+import p9sanitizer  # noqa: E402
 from p9stats import read_stats  # noqa: E402
 
 HOLD_MS = 600_000  # "forever" for the test; healing the proxy ends it
@@ -90,14 +91,19 @@ def wait_stats(mount, pred, what, timeout=10):
 READ_SYSCALLS = {"x86_64": {0, 17, 19, 295, 326}, "aarch64": {63, 65, 67, 69, 285}}
 
 
-def in_read(pid):
-    """Whether `pid` sleeps in a read-like system call (/proc/PID/syscall)."""
+def in_read(pid, mountpoint):
+    """Whether `pid` sleeps in a read-like system call on a file under
+    `mountpoint` (/proc/PID/syscall: number, then arguments; the first is
+    the descriptor read from)."""
     try:
         with open(f"/proc/{pid}/syscall") as f:
-            nr = f.read().split()[0]
-    except (OSError, IndexError):
+            fields = f.read().split()
+        nr, fd = int(fields[0]), int(fields[1], 16)
+        path = os.readlink(f"/proc/{pid}/fd/{fd}")
+    except (OSError, IndexError, ValueError):  # running: "running", no number
         return False
-    return nr.isdigit() and int(nr) in READ_SYSCALLS.get(os.uname().machine, {0})
+    return (nr in READ_SYSCALLS.get(os.uname().machine, {0}) and
+            path.startswith(os.path.realpath(mountpoint) + "/"))
 
 
 def interrupt_blocked(mount, argv, expect_rc, expect_out):
@@ -106,11 +112,11 @@ def interrupt_blocked(mount, argv, expect_rc, expect_out):
     p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         # The Tread is sent and its Rread held: the process sits in read().
-        if not p9harness.wait_for(lambda: in_read(p.pid), 10):
+        if not p9harness.wait_for(lambda: in_read(p.pid, mount.mountpoint), 10):
             raise AssertionError(f"{argv[0]} never blocked in read()")
         wait_stats(mount, lambda s: s["in_flight"] >= 1, "the read in flight")
         time.sleep(0.3)
-        assert in_read(p.pid), f"{argv[0]} left read() by itself"
+        assert in_read(p.pid, mount.mountpoint), f"{argv[0]} left read() by itself"
         assert p.poll() is None, f"{argv[0]} finished a read that should block: {p.communicate()}"
         t0 = time.monotonic()
         p.send_signal(signal.SIGINT)
@@ -185,6 +191,7 @@ def test_timeout(server, contents):
 
 def main():
     p9harness.require_root()
+    p9sanitizer.capture()
     server = p9harness.Diod()
     contents = {"held": os.urandom(5000), "other": b"still readable\n"}
     for name, data in contents.items():
@@ -193,6 +200,7 @@ def main():
     for test in (test_sigint, test_timeout):
         print(test.__name__, flush=True)
         test(server, contents)
+    p9sanitizer.check()
     print("ok")
 
 

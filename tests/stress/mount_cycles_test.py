@@ -18,6 +18,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration", "fuse"))
 import p9harness  # noqa: E402
+import p9sanitizer  # noqa: E402
 from p9stats import stats_path  # noqa: E402
 
 CYCLES = int(os.environ.get("P9_MOUNT_CYCLES", "1000"))
@@ -81,6 +82,7 @@ def settled(pid, fds, threads):
 
 def main():
     p9harness.require_root()
+    p9sanitizer.capture()
     server = p9harness.Diod()
     probe = b"mount cycle probe\n"
     with open(os.path.join(server.export, "probe"), "wb") as f:
@@ -115,6 +117,7 @@ def main():
             f" {sorted(os.readlink(f'/proc/{diod}/fd/{n}') for n in os.listdir(f'/proc/{diod}/fd'))}")
     assert not p9harness.daemon_pids(mountpoint)
     assert p9harness.mount_entry(mountpoint) is None
+    p9sanitizer.check()
     print("ok")
 
 
