@@ -5,9 +5,17 @@
 //   p9_fault_proxy --listen 127.0.0.1:PORT --to 127.0.0.1:564 --fault KIND
 //                  [--every N] [--after N] [--delay-ms MS] [--port-file F]
 //
+// SIGUSR1 heals it: from then on every reply is forwarded unchanged (and
+// replies held by slowread go out at once), so a test can check that the
+// client recovers once the fault is gone.
+//
 // Faults apply to replies (server → client) except `drop`:
 //   none        forward unchanged
 //   delay       hold each chosen reply MS milliseconds
+//   slowread    hold each chosen Rread MS milliseconds while other replies
+//               pass; a Tflush of a held reply's tag discards it, as a
+//               server that abandons a flushed request would, so the
+//               Rflush is the only answer (a slow disk, not a dead server)
 //   reorder     hold a chosen reply until the next reply has gone first
 //               (at most 50 ms)
 //   duplicate   send a chosen reply twice
@@ -32,6 +40,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <fstream>
 #include <list>
 #include <memory>
@@ -41,6 +50,8 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "client/channel.h"
 #include "client/mutex.h"
 #include "client/protocol.h"
@@ -51,6 +62,7 @@ namespace {
 enum class Fault {
   kNone,
   kDelay,
+  kSlowRead,
   kReorder,
   kDuplicate,
   kTruncate,
@@ -70,13 +82,18 @@ struct Config {
 };
 
 bool ParseFault(const std::string& s, Fault* f) {
-  static const std::pair<const char*, Fault> kNames[] = {
-      {"none", Fault::kNone},           {"delay", Fault::kDelay},
-      {"reorder", Fault::kReorder},     {"duplicate", Fault::kDuplicate},
-      {"truncate", Fault::kTruncate},   {"corrupt", Fault::kCorrupt},
-      {"wrongtype", Fault::kWrongType}, {"unknowntag", Fault::kUnknownTag},
-      {"oversize", Fault::kOversize},   {"drop", Fault::kDrop},
-      {"blackhole", Fault::kBlackhole}};
+  static const std::pair<const char*, Fault> kNames[] = {{"none", Fault::kNone},
+                                                         {"delay", Fault::kDelay},
+                                                         {"slowread", Fault::kSlowRead},
+                                                         {"reorder", Fault::kReorder},
+                                                         {"duplicate", Fault::kDuplicate},
+                                                         {"truncate", Fault::kTruncate},
+                                                         {"corrupt", Fault::kCorrupt},
+                                                         {"wrongtype", Fault::kWrongType},
+                                                         {"unknowntag", Fault::kUnknownTag},
+                                                         {"oversize", Fault::kOversize},
+                                                         {"drop", Fault::kDrop},
+                                                         {"blackhole", Fault::kBlackhole}};
   for (const auto& [name, value] : kNames) {
     if (s == name) {
       *f = value;
@@ -85,6 +102,14 @@ bool ParseFault(const std::string& s, Fault* f) {
   }
   return false;
 }
+
+// Set by SIGUSR1: stop injecting faults. Atomic (lock-free, so
+// async-signal-safe) because every link's delivery threads read it; relaxed:
+// it publishes nothing but itself.
+std::atomic<bool> g_healed{false};
+void OnHeal(int) { g_healed.store(true, std::memory_order_relaxed); }
+
+uint16_t TagOf(const std::vector<uint8_t>& m) { return static_cast<uint16_t>(m[5] | (m[6] << 8)); }
 
 void SetSize(std::vector<uint8_t>& m) {
   uint32_t n = static_cast<uint32_t>(m.size());
@@ -109,10 +134,28 @@ class Link {
         for (const auto& h : release) (void)client_->Send(h);
       }
     });
+    if (config_.fault == Fault::kSlowRead) {
+      slow_releaser_ = std::thread([this] {
+        while (!stopping_.load(std::memory_order_acquire)) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(10));
+          // Sent under mu_ so that FromClient either discards a reply
+          // before it goes or forwards the Tflush after it went: the
+          // client never sees an Rread after the Rflush of its tag.
+          p9::MutexLock lock(&mu_);
+          absl::Time now = absl::Now();
+          bool heal = g_healed.load(std::memory_order_relaxed);
+          while (!slow_.empty() && (heal || slow_.front().due <= now)) {
+            (void)client_->Send(slow_.front().msg);
+            slow_.pop_front();
+          }
+        }
+      });
+    }
   }
   ~Link() {
     stopping_.store(true, std::memory_order_release);
     releaser_.join();
+    if (slow_releaser_.joinable()) slow_releaser_.join();
     client_->Close(absl::CancelledError("proxy closing"));
     server_->Close(absl::CancelledError("proxy closing"));
   }
@@ -146,6 +189,12 @@ class Link {
     if (m.size() >= 11 && m[4] == static_cast<uint8_t>(p9::MsgType::kTversion)) {
       msize_.store(m[7] | (m[8] << 8) | (m[9] << 16) | (uint32_t{m[10]} << 24));
     }
+    if (config_.fault == Fault::kSlowRead && m.size() >= 9 &&
+        m[4] == static_cast<uint8_t>(p9::MsgType::kTflush)) {
+      uint16_t oldtag = static_cast<uint16_t>(m[7] | (m[8] << 8));
+      p9::MutexLock lock(&mu_);
+      std::erase_if(slow_, [oldtag](const Slow& s) { return TagOf(s.msg) == oldtag; });
+    }
     (void)server_->Send(m);
   }
 
@@ -160,7 +209,8 @@ class Link {
       return;
     }
     uint64_t n = ++replies_;
-    bool chosen = n > config_.after && (n - config_.after - 1) % config_.every == 0;
+    bool chosen = n > config_.after && (n - config_.after - 1) % config_.every == 0 &&
+                  !g_healed.load(std::memory_order_relaxed);
     if (!chosen || config_.fault == Fault::kNone) {
       Forward(m);
       return;
@@ -169,6 +219,14 @@ class Link {
       case Fault::kDelay:
         std::this_thread::sleep_for(std::chrono::milliseconds(config_.delay_ms));
         Forward(m);
+        return;
+      case Fault::kSlowRead:
+        if (m[4] == static_cast<uint8_t>(p9::MsgType::kRread)) {
+          p9::MutexLock lock(&mu_);
+          slow_.push_back({absl::Now() + absl::Milliseconds(config_.delay_ms), std::move(m)});
+        } else {
+          Forward(m);
+        }
         return;
       case Fault::kReorder: {
         p9::MutexLock lock(&mu_);
@@ -236,11 +294,18 @@ class Link {
   std::atomic<bool> blackholed_{false};
   std::atomic<bool> stopping_{false};
   std::thread releaser_;
+  std::thread slow_releaser_;  // slowread only
   // Replies seen; only the server side's delivery thread counts.
   std::atomic<uint64_t> replies_{0};
   std::atomic<uint32_t> msize_{1u << 20};
   p9::Mutex mu_;
   std::vector<std::vector<uint8_t>> held_ ABSL_GUARDED_BY(mu_);
+  // slowread: Rreads not yet due, oldest (and so earliest due) first.
+  struct Slow {
+    absl::Time due;
+    std::vector<uint8_t> msg;
+  };
+  std::deque<Slow> slow_ ABSL_GUARDED_BY(mu_);
 };
 
 volatile sig_atomic_t g_stop = 0;
@@ -312,6 +377,8 @@ int main(int argc, char** argv) {
   act.sa_handler = OnSignal;
   sigaction(SIGTERM, &act, nullptr);
   sigaction(SIGINT, &act, nullptr);
+  act.sa_handler = OnHeal;
+  sigaction(SIGUSR1, &act, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
   std::list<std::unique_ptr<Link>> links;

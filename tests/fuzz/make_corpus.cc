@@ -1,5 +1,7 @@
 // Generates the committed seed corpus, tests/fuzz/corpus/<Decoder>/<seed>,
-// from filled messages, and checks that the committed corpus is current.
+// from filled messages, plus the reply streams of the session target
+// (corpus/Session, session_stream.h), and checks that the committed corpus
+// is current.
 //
 //   p9_make_corpus DIR                  (re)writes every seed under DIR
 //   p9_make_corpus --check DIR NAME...  fails unless NAME... (the decoder
@@ -12,6 +14,7 @@
 // near-misses (cut short, one byte extra, over a limit) so the fuzzer starts
 // right at the rejection paths.
 #include <algorithm>
+#include <cerrno>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
@@ -30,6 +33,7 @@
 #include "client/wire.h"
 #include "tests/fuzz/decoders.h"
 #include "tests/fuzz/message_fill.h"
+#include "tests/fuzz/session_stream.h"
 
 namespace {
 
@@ -143,12 +147,64 @@ void AddHeaderSeeds(Corpus& corpus) {
   seeds["oversize"] = oversize;
 }
 
+// Reply streams for the session target: the three calls answered in
+// order and out of it, with errors, wrong types, duplicates, strangers'
+// tags, broken frames, and left unanswered (timeouts, flushes).
+void AddSessionSeeds(Corpus& corpus) {
+  namespace ss = p9_test::session_stream;
+  std::map<std::string, Bytes>& seeds = corpus[ss::kTargetName];
+  const p9::Qid dir{p9::kQtDir, 1, 2};
+  const p9::Qid file{p9::kQtFile, 3, 4};
+  p9::Rwalk rwalk;
+  rwalk.wqids.qids = {dir, file};
+  const Bytes walk = Encode(rwalk, ss::kWalkTag);
+  const Bytes read = Encode(p9::Rread{p9::Bytes{"hello"}}, ss::kReadTag);
+  const Bytes getattr = Encode(MessageFiller().Make<p9::Rgetattr>(), ss::kGetattrTag);
+  auto stream = [](uint8_t flags, std::initializer_list<Bytes> messages) {
+    Bytes out = {flags};
+    for (const Bytes& m : messages) out.insert(out.end(), m.begin(), m.end());
+    return out;
+  };
+  auto lerror = [](uint16_t tag) { return Encode(p9::Rlerror{ENOENT}, tag); };
+  seeds["answers"] = stream(0, {walk, read, getattr});
+  seeds["answers_reversed"] = stream(0, {getattr, read, walk});
+  seeds["lerror"] =
+      stream(0, {lerror(ss::kWalkTag), lerror(ss::kReadTag), lerror(ss::kGetattrTag)});
+  seeds["wrong_types"] =
+      stream(0, {Encode(p9::Rread{}, ss::kWalkTag), Encode(p9::Rclunk{}, ss::kReadTag),
+                 Encode(rwalk, ss::kGetattrTag)});
+  seeds["duplicate"] = stream(0, {walk, walk, read, getattr, getattr});
+  seeds["unknown_tags"] = stream(0, {Encode(p9::Rclunk{}, 7), Encode(p9::Rclunk{}, p9::kNoTag),
+                                     Encode(p9::Rclunk{}, 300), walk, read, getattr});
+  p9::Rwalk extra = rwalk;
+  extra.wqids.qids.push_back(file);
+  seeds["walk_extra_qid"] = stream(0, {Encode(extra, ss::kWalkTag), read, getattr});
+  seeds["read_overcount"] = stream(
+      0, {walk, Encode(p9::Rread{p9::Bytes{std::string(ss::kReadCount + 1, 'x')}}, ss::kReadTag),
+          getattr});
+  Bytes oversize = Encode(p9::Rread{p9::Bytes{std::string(ss::kMsize, 'x')}}, ss::kReadTag);
+  seeds["oversize"] = stream(0, {walk, oversize, getattr});
+  seeds["cut_short"] = stream(0, {walk, read, Bytes(getattr.begin(), getattr.end() - 3)});
+  seeds["size_below_header"] = stream(0, {walk, Bytes{3, 0, 0, 0, 0, 0, 0}, read});
+  seeds["unanswered"] = stream(ss::kKeepOpen, {});
+  seeds["flushed"] = stream(ss::kKeepOpen | ss::kAnswerFlush, {walk});
+  seeds["rflush_unasked"] = stream(ss::kKeepOpen | ss::kAnswerFlush,
+                                   {Encode(p9::Rflush{}, 3), Encode(p9::Rflush{}, 4), read});
+  const Bytes rversion = Encode(p9::Rversion{4096, p9::kVersion9P2000L}, p9::kNoTag);
+  seeds["own_rversion"] = stream(ss::kOwnRversion, {rversion, walk, read, getattr});
+  seeds["own_rversion_9p2000"] =
+      stream(ss::kOwnRversion, {Encode(p9::Rversion{4096, "9P2000"}, p9::kNoTag), walk});
+  seeds["own_rversion_raised"] = stream(
+      ss::kOwnRversion, {Encode(p9::Rversion{ss::kMsize * 2, p9::kVersion9P2000L}, p9::kNoTag)});
+}
+
 Corpus Generate() {
   Corpus corpus;
   p9::ForEachMessageType([&](auto m) { AddMessageSeeds<decltype(m)>(corpus); });
   AddWalkLimitSeeds(corpus);
   AddDirentSeeds(corpus);
   AddHeaderSeeds(corpus);
+  AddSessionSeeds(corpus);
   return corpus;
 }
 
@@ -185,6 +241,10 @@ int Check(const fs::path& root, std::vector<std::string> listed) {
   std::vector<std::string> names = p9_test::DecoderNames();
   std::sort(names.begin(), names.end());
   std::sort(listed.begin(), listed.end());
+  // Corpus directories: one per decoder, and the session target's.
+  std::vector<std::string> dirs = names;
+  dirs.push_back(p9_test::session_stream::kTargetName);
+  std::sort(dirs.begin(), dirs.end());
   for (const std::string& n : names) {
     if (!std::binary_search(listed.begin(), listed.end(), n)) {
       problem("decoder " + n + " is missing from the list in tests/fuzz/CMakeLists.txt");
@@ -208,8 +268,8 @@ int Check(const fs::path& root, std::vector<std::string> listed) {
   }
   std::error_code ec;
   for (const fs::directory_entry& e : fs::directory_iterator(root, ec)) {
-    if (!std::binary_search(names.begin(), names.end(), e.path().filename().string())) {
-      problem("corpus entry " + e.path().string() + " belongs to no decoder");
+    if (!std::binary_search(dirs.begin(), dirs.end(), e.path().filename().string())) {
+      problem("corpus entry " + e.path().string() + " belongs to no fuzz target");
     }
   }
   if (ec) problem("cannot list " + root.string() + ": " + ec.message());
