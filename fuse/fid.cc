@@ -36,6 +36,7 @@ Clunker::~Clunker() {
 
 void Clunker::Push(Session* session, uint32_t fid) {
   MutexLock lock(&mu_);
+  if (abandoned_) return;
   queue_.emplace_back(session, fid);
   ++pending_;
 }
@@ -43,6 +44,15 @@ void Clunker::Push(Session* session, uint32_t fid) {
 void Clunker::Drain() {
   MutexLock lock(&mu_);
   mu_.Await([this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return pending_ == 0; });
+}
+
+void Clunker::Abandon() {
+  MutexLock lock(&mu_);
+  abandoned_ = true;
+  // A clunk already in flight stays pending until it is answered or its
+  // session closes.
+  pending_ -= queue_.size();
+  queue_.clear();
 }
 
 void Clunker::Loop() {
