@@ -42,6 +42,7 @@ Clunker::~Clunker() {
 
 void Clunker::Push(Session* session, uint32_t fid, uint64_t epoch) {
   MutexLock lock(&mu_);
+  if (abandoned_) return;
   queue_.push_back(Pending{session, fid, epoch});
   ++pending_;
 }
@@ -49,6 +50,15 @@ void Clunker::Push(Session* session, uint32_t fid, uint64_t epoch) {
 void Clunker::Drain() {
   MutexLock lock(&mu_);
   mu_.Await([this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return pending_ == 0; });
+}
+
+void Clunker::Abandon() {
+  MutexLock lock(&mu_);
+  abandoned_ = true;
+  // A clunk already in flight stays pending until it is answered or its
+  // session closes.
+  pending_ -= queue_.size();
+  queue_.clear();
 }
 
 void Clunker::Loop() {

@@ -34,6 +34,12 @@ class Clunker {
   void Push(Session* session, uint32_t fid, uint64_t epoch);
   // Returns once every fid queued so far has been clunked.
   void Drain();
+  // For unmounting, just before the sessions close: closing a connection
+  // makes the server release all of its fids at once, so the queued clunks
+  // are dropped and later Pushes do nothing. Clunking each fid the kernel
+  // still held would cost a round trip apiece, one after another, before
+  // the daemon could exit.
+  void Abandon();
 
  private:
   void Loop();
@@ -47,6 +53,7 @@ class Clunker {
   std::deque<Pending> queue_ ABSL_GUARDED_BY(mu_);
   // Queued fids whose Tclunk has not been answered yet (queue + in flight).
   size_t pending_ ABSL_GUARDED_BY(mu_) = 0;
+  bool abandoned_ ABSL_GUARDED_BY(mu_) = false;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;
 };

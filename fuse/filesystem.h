@@ -63,8 +63,9 @@ class Filesystem {
   Filesystem(const Filesystem&) = delete;
   Filesystem& operator=(const Filesystem&) = delete;
 
-  // Clunks every fid and closes the sessions. Call after the FUSE loop has
-  // stopped (no operation may run concurrently).
+  // Drops every inode and closes the sessions, which releases their fids on
+  // the server (no Tclunk for each: see Clunker::Abandon). Call after the
+  // FUSE loop has stopped (no operation may run concurrently).
   void Shutdown();
 
   int channels() const { return static_cast<int>(sessions_.size()); }
