@@ -426,6 +426,7 @@ Also runs as the mount(8) helper: mount -t 9prdma HOST:/EXPORT MOUNTPOINT.
   access=client    one attach as uname; the kernel checks permissions with
                    the mode bits (implies default_permissions) [default]
   access=UID       one attach as numeric UID; other local users get EACCES
+                   (implies allow_other when UID is not the mounting user)
   access=user      accepted, but per-user attach is not implemented yet: it
                    behaves exactly like access=client (a warning is logged)
   cache=none       no caching: every operation goes to the server [default]
@@ -450,6 +451,11 @@ exec, sync, async, dirsync, noatime, nodiratime, allow_other,
 default_permissions. Accepted and ignored (fstab/mount(8)): defaults, auto,
 noauto, _netdev, nofail, user, users, owner, group, x-*, comment=*, atime,
 relatime, strictatime, lazytime and their no- forms.
+
+Mounts by non-root users go through fusermount3 and are always nosuid,nodev
+(suid and dev are refused); only the mounting user can use them unless
+allow_other, which needs a user_allow_other line in /etc/fuse.conf (else the
+mount is refused with exit status 1 before connecting).
 
 Exit status: 0 mounted, 1 bad usage or option, 32 mount failure (mount(8)
 conventions). Unmount with umount MOUNTPOINT or fusermount3 -u MOUNTPOINT.
