@@ -137,6 +137,17 @@ absl::Status ApplyOne(absl::string_view opt, MountOptions* o) {
     o->uname_set = true;
     return absl::OkStatus();
   }
+  if (key == "auth") {
+    if (auto st = need_value(); !st.ok()) return st;
+    if (value == "none") {
+      o->auth = AuthMode::kNone;
+    } else if (value == "munge") {
+      o->auth = AuthMode::kMunge;
+    } else {
+      return Bad(absl::StrCat("auth=", value, ": must be none or munge"));
+    }
+    return absl::OkStatus();
+  }
   if (key == "access") {
     if (auto st = need_value(); !st.ok()) return st;
     uint64_t uid = 0;
@@ -429,6 +440,10 @@ Also runs as the mount(8) helper: mount -t 9prdma HOST:/EXPORT MOUNTPOINT.
                    (implies allow_other when UID is not the mounting user)
   access=user      accepted, but per-user attach is not implemented yet: it
                    behaves exactly like access=client (a warning is logged)
+  auth=munge       authenticate with a MUNGE credential of the mounting
+                   user (Tauth, as diod requires unless run with -n);
+                   needs munged running here and sharing the server's key
+  auth=none        no Tauth [default]
   cache=none       no caching: every operation goes to the server [default]
   cache=loose      page cache and 1 s attribute/entry/negative-entry caching
   cache=readonly   for trees that do not change: long timeouts, cached
