@@ -2,7 +2,8 @@
 """auth=munge against diod with authentication on (no -n): without munged
 the mount fails at once with one line naming munged; with munged (started
 here as user munge on its default socket, with the key the munge package
-made) the mount works, and diod refuses a mount without auth=munge."""
+made) the mount works, with several queues and across a server restart,
+and diod refuses a mount without auth=munge."""
 
 import os
 import pwd
@@ -71,6 +72,19 @@ class Munge(unittest.TestCase):
         with open(m.export("f")) as f:
             self.assertEqual(f.read(), "authenticated\n")
         self.assertEqual(os.listdir(m.mountpoint), ["f"])
+        self.assertTrue(m.unmount())
+        # Every queue authenticates, and so does every reconnection (a
+        # credential is good for one attach: diod refuses a replay).
+        m = Mount(SERVER, "auth=munge,queues=2")
+        with open(m.path("f")) as f:
+            self.assertEqual(f.read(), "authenticated\n")
+        SERVER.restart()
+        with open(m.path("f")) as f:
+            self.assertEqual(f.read(), "authenticated\n")
+        with open(m.path("g"), "w") as f:
+            f.write("after restart\n")
+        with open(m.export("g")) as f:
+            self.assertEqual(f.read(), "after restart\n")
         self.assertTrue(m.unmount())
         # The same diod refuses an attach without a credential.
         r, mnt = try_mount("auth=none")
