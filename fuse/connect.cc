@@ -15,6 +15,7 @@
 #include "client/protocol.h"
 #include "client/tcp_channel.h"
 #include "client/tunables.h"
+#include "fuse/munge_auth.h"
 #include "rdma/rdma_channel.h"
 
 namespace p9::fuse {
@@ -86,6 +87,22 @@ absl::StatusOr<std::unique_ptr<Channel>> OpenChannel(const MountOptions& o, Tran
   return std::unique_ptr<Channel>(*std::move(ch));
 }
 
+// Tattach of the export root on `fid` as `who`, MUNGE-authenticated first
+// with auth=munge.
+absl::StatusOr<Qid> AttachRoot(Session& s, uint32_t fid, const MountOptions& o,
+                               const Identity& who) {
+  uint32_t afid = kNoFid;
+  if (o.auth == AuthMode::kMunge) {
+    absl::StatusOr<uint32_t> a = MungeAuth(s, who.uname, o.export_path, who.n_uname);
+    if (!a.ok()) return a.status();
+    afid = *a;
+  }
+  absl::StatusOr<Qid> qid = s.Attach(fid, afid, who.uname, o.export_path, who.n_uname);
+  // The server checked the credential in Tattach; the afid is done.
+  if (afid != kNoFid) (void)s.Clunk(afid);
+  return qid;
+}
+
 // How queue `fid`'s session comes back after its connection dies: the
 // same transport and port, and the root attached again with the same fid
 // number, which must still be the export's root directory.
@@ -99,7 +116,7 @@ RecoveryOptions Recovery(const MountOptions& o, const Connection& conn, SessionO
   r.dial = [o, t, port, so]() { return OpenChannel(o, t, port, so); };
   uint64_t root_path = conn.root_qid.path;
   r.restore = [o, root_fid, who, root_path](Session& s) -> absl::Status {
-    absl::StatusOr<Qid> qid = s.Attach(root_fid, kNoFid, who.uname, o.export_path, who.n_uname);
+    absl::StatusOr<Qid> qid = AttachRoot(s, root_fid, o, who);
     if (!qid.ok()) return qid.status();
     if (qid->path != root_path) {
       return absl::FailedPreconditionError(absl::StrCat(
@@ -153,6 +170,10 @@ absl::StatusOr<Connection> ConnectAndAttach(const MountOptions& o, const Identit
     so.msize = o.msize != 0 ? o.msize : tunables::kDefaultMsize;
   }
   const std::string where = Where(o, conn.port);
+  if (o.auth == AuthMode::kMunge) {
+    // No credential, no mount: say so before connecting anywhere.
+    if (absl::StatusOr<std::string> cred = MungeCredential(); !cred.ok()) return cred.status();
+  }
   for (int q = 0; q < o.queues; ++q) {
     absl::StatusOr<std::unique_ptr<Channel>> ch = OpenChannel(o, conn.transport, conn.port, so);
     if (!ch.ok() && q == 0 && conn.transport == Transport::kRdma && !o.trans_set &&
@@ -176,7 +197,7 @@ absl::StatusOr<Connection> ConnectAndAttach(const MountOptions& o, const Identit
           absl::StrCat(where, ": no 9P2000.L session: ", Clean(s.status())));
     }
     uint32_t fid = (*s)->AllocFid();
-    absl::StatusOr<Qid> qid = (*s)->Attach(fid, kNoFid, who.uname, o.export_path, who.n_uname);
+    absl::StatusOr<Qid> qid = AttachRoot(**s, fid, o, who);
     if (!qid.ok()) {
       int e = ToErrno(qid.status());
       std::string why = e != 0 && e != EIO ? strerror(e) : Clean(qid.status());

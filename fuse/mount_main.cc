@@ -29,6 +29,7 @@
 #include "fuse/ops.h"
 #include "fuse/options.h"
 #include "fuse/stats_file.h"
+#include "fuse/user_mount.h"
 
 namespace p9::fuse {
 namespace {
@@ -143,6 +144,19 @@ int WaitForChild(pid_t child, int fd) {
   return code == 0 ? kExitMountFailure : code;
 }
 
+// Whether /etc/fuse.conf lets users mount with allow_other; a missing or
+// unreadable file does not (fusermount3 would refuse too).
+bool ReadFuseConfAllowsOther() {
+  FILE* f = fopen(kFuseConfPath, "re");
+  if (f == nullptr) return false;
+  std::string text;
+  char buf[4096];
+  size_t n;
+  while ((n = fread(buf, 1, sizeof(buf), f)) > 0) text.append(buf, n);
+  fclose(f);
+  return FuseConfAllowsOther(text);
+}
+
 void RedirectStdio() {
   int fd = open("/dev/null", O_RDWR | O_CLOEXEC);
   if (fd < 0) return;
@@ -243,7 +257,7 @@ int Main(int argc, char** argv) {
     fprintf(stderr, "%s: %s\n", kProg, std::string(parsed.status().message()).c_str());
     return kExitUsage;
   }
-  const MountOptions& o = *parsed;
+  MountOptions& o = *parsed;
   if (o.help) {
     fputs(UsageText(kProg).c_str(), stdout);
     return 0;
@@ -273,6 +287,15 @@ int Main(int argc, char** argv) {
   if (!S_ISDIR(st.st_mode)) {
     fprintf(stderr, "%s: mount point %s is not a directory\n", kProg, mountpoint.c_str());
     return kExitMountFailure;
+  }
+
+  // Refuse what fusermount3 or the kernel would refuse only after we had
+  // connected, and make user mounts nosuid,nodev.
+  uid_t uid = getuid();
+  if (absl::Status st = ApplyUserMountPolicy(&o, uid, uid != 0 && ReadFuseConfAllowsOther());
+      !st.ok()) {
+    fprintf(stderr, "%s: %s\n", kProg, std::string(st.message()).c_str());
+    return kExitUsage;
   }
 
   if (o.access == AccessMode::kUser) {

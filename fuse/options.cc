@@ -137,6 +137,17 @@ absl::Status ApplyOne(absl::string_view opt, MountOptions* o) {
     o->uname_set = true;
     return absl::OkStatus();
   }
+  if (key == "auth") {
+    if (auto st = need_value(); !st.ok()) return st;
+    if (value == "none") {
+      o->auth = AuthMode::kNone;
+    } else if (value == "munge") {
+      o->auth = AuthMode::kMunge;
+    } else {
+      return Bad(absl::StrCat("auth=", value, ": must be none or munge"));
+    }
+    return absl::OkStatus();
+  }
   if (key == "access") {
     if (auto st = need_value(); !st.ok()) return st;
     uint64_t uid = 0;
@@ -426,8 +437,13 @@ Also runs as the mount(8) helper: mount -t 9prdma HOST:/EXPORT MOUNTPOINT.
   access=client    one attach as uname; the kernel checks permissions with
                    the mode bits (implies default_permissions) [default]
   access=UID       one attach as numeric UID; other local users get EACCES
+                   (implies allow_other when UID is not the mounting user)
   access=user      accepted, but per-user attach is not implemented yet: it
                    behaves exactly like access=client (a warning is logged)
+  auth=munge       authenticate with a MUNGE credential of the mounting
+                   user (Tauth, as diod requires unless run with -n);
+                   needs munged running here and sharing the server's key
+  auth=none        no Tauth [default]
   cache=none       no caching: every operation goes to the server [default]
   cache=loose      page cache and 1 s attribute/entry/negative-entry caching
   cache=readonly   for trees that do not change: long timeouts, cached
@@ -450,6 +466,11 @@ exec, sync, async, dirsync, noatime, nodiratime, allow_other,
 default_permissions. Accepted and ignored (fstab/mount(8)): defaults, auto,
 noauto, _netdev, nofail, user, users, owner, group, x-*, comment=*, atime,
 relatime, strictatime, lazytime and their no- forms.
+
+Mounts by non-root users go through fusermount3 and are always nosuid,nodev
+(suid and dev are refused); only the mounting user can use them unless
+allow_other, which needs a user_allow_other line in /etc/fuse.conf (else the
+mount is refused with exit status 1 before connecting).
 
 Exit status: 0 mounted, 1 bad usage or option, 32 mount failure (mount(8)
 conventions). Unmount with umount MOUNTPOINT or fusermount3 -u MOUNTPOINT.

@@ -16,6 +16,8 @@ namespace p9::fuse {
 enum class Transport { kRdma, kTcp };
 enum class AccessMode { kClient, kUser, kUid };
 enum class CacheMode { kNone, kLoose, kReadonly };
+// How the mount proves who it is to the server before attaching.
+enum class AuthMode { kNone, kMunge };
 
 const char* TransportName(Transport t);
 const char* AccessModeName(AccessMode a);
@@ -45,6 +47,9 @@ struct MountOptions {
   AccessMode access = AccessMode::kClient;
   uint32_t access_uid = 0;  // for AccessMode::kUid
   CacheMode cache = CacheMode::kNone;
+  // auth=munge: a MUNGE credential written to a Tauth fid (what diod
+  // requires unless run with -n).
+  AuthMode auth = AuthMode::kNone;
   // Seconds per RPC; 0 waits forever.
   int timeout_seconds;
   // Re-establish a dead connection (recover=on, the default) or let the

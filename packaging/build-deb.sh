@@ -41,7 +41,7 @@ out=$(cd "$out" && pwd)
 # Build dependencies, plus dpkg-dev (dpkg-shlibdeps, dpkg-parsechangelog)
 # and file(1), which CPack's shlibdeps step needs.
 packages=(cmake ninja-build g++ pkg-config libfuse3-dev libabsl-dev libibverbs-dev librdmacm-dev
-  libgtest-dev libgmock-dev dpkg-dev file gzip)
+  libmunge-dev libgtest-dev libgmock-dev dpkg-dev file gzip)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

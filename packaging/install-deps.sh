@@ -9,8 +9,10 @@ packages=(
   cmake ninja-build g++ pkg-config clang clang-14 libclang-rt-14-dev
   libfuse3-dev fuse3 libabsl-dev librdmacm-dev libibverbs-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  # auth=munge: MUNGE credentials for diod's Tauth
+  libmunge-dev
   # tests and demo
-  diod fio attr acl util-linux mount iproute2 procps psmisc python3 libpython3.11-testsuite
+  diod munge fio attr acl util-linux mount iproute2 procps psmisc python3 libpython3.11-testsuite
   git tar xz-utils make gcc
   # packaging tests
   dpkg-dev file shellcheck groff-base man-db systemd

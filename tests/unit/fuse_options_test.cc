@@ -49,6 +49,7 @@ TEST(ParseCommandLine, Defaults) {
   EXPECT_EQ(o->queues, 1);
   EXPECT_EQ(o->cache, CacheMode::kNone);
   EXPECT_EQ(o->access, AccessMode::kClient);
+  EXPECT_EQ(o->auth, AuthMode::kNone);
   EXPECT_EQ(o->timeout_seconds, tunables::kDefaultTimeoutSeconds);
   EXPECT_FALSE(o->foreground);
   EXPECT_FALSE(o->debug);
@@ -123,12 +124,22 @@ TEST(ParseCommandLine, SloppyIgnoresUnknown) {
 }
 
 TEST(ParseCommandLine, BadValues) {
-  for (const char* bad : {"trans=udp", "port=0", "port=70000", "port=x", "msize=100", "msize=4g",
-                          "queues=0", "queues=65", "access=someone", "cache=always", "timeout=-1",
-                          "timeout=abc", "debug=1", "uname=", "ro=1", "port"}) {
+  for (const char* bad :
+       {"trans=udp", "port=0", "port=70000", "port=x", "msize=100", "msize=4g", "queues=0",
+        "queues=65", "access=someone", "cache=always", "timeout=-1", "timeout=abc", "debug=1",
+        "uname=", "ro=1", "port", "auth=krb5", "auth"}) {
     auto o = Parse({"-o", bad, "h:/e", "/m"});
     EXPECT_FALSE(o.ok()) << bad;
   }
+}
+
+TEST(ParseCommandLine, AuthMunge) {
+  auto o = Parse({"-o", "auth=munge", "h:/e", "/m"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->auth, AuthMode::kMunge);
+  o = Parse({"-o", "auth=munge,auth=none", "h:/e", "/m"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->auth, AuthMode::kNone);
 }
 
 TEST(ParseCommandLine, MissingOrExtraArguments) {

@@ -160,7 +160,7 @@ class Diod:
     P9_TEST_TRANSPORT=relay also a 9prdma-relay in front of it, with
     rdma-diod the RDMA-enabled diod instead (see the module docstring)."""
 
-    def __init__(self, export=None, debug=False):
+    def __init__(self, export=None, debug=False, auth=False):
         self.export = export or make_tmpdir("p9exp-")
         self.port = free_port()
         self.log = os.path.join(tmp_base(), f"diod-{self.port}.log")
@@ -171,8 +171,11 @@ class Diod:
             # so it runs all-squashed: the export belongs to nobody.
             binary, extra = os.environ["VM_DIOD_RDMA"], ["-S"]
             os.chown(self.export, 65534, 65534)
-        cmd = [binary, "-f", "-n", "-c", "/dev/null", "-e", self.export,
-               "-l", f"127.0.0.1:{self.port}", "-L", self.log] + extra
+        # auth: diod's default, a MUNGE credential before every attach;
+        # otherwise -n (none).
+        cmd = [binary, "-f"] + ([] if auth else ["-n"]) + [
+            "-c", "/dev/null", "-e", self.export,
+            "-l", f"127.0.0.1:{self.port}", "-L", self.log] + extra
         if debug:
             cmd += ["-d", "1"]
         self.cmd = cmd
