@@ -44,7 +44,7 @@ absl::StatusOr<FidRef> OpenFidOf(Filesystem* fs, FileHandle* h) {
     return ErrnoError(EIO, "lock lost with the server connection");
   }
   // The file exists and its data must survive: never create or truncate.
-  uint32_t flags = OpenFlagsToDotl(h->flags & ~(O_CREAT | O_EXCL | O_TRUNC), false);
+  uint32_t flags = OpenFlagsToDotl(h->flags & ~(O_CREAT | O_EXCL | O_TRUNC), /*create=*/false);
   absl::StatusOr<FidRef> f = Reopen(fs, h->inode, h->fid, flags);
   if (!f.ok()) {
     P9_LOG(kWarning, "inode %llu: cannot reopen after reconnect: %s",
@@ -58,7 +58,7 @@ absl::StatusOr<FidRef> OpenFidOf(Filesystem* fs, FileHandle* h) {
 absl::StatusOr<FidRef> OpenDirFidLocked(Filesystem* fs, DirHandle* h) {
   if (h->fid == nullptr || h->fid->current()) return h->fid;
   absl::StatusOr<FidRef> f =
-      Reopen(fs, h->inode, h->fid, OpenFlagsToDotl(O_RDONLY | O_DIRECTORY, false));
+      Reopen(fs, h->inode, h->fid, OpenFlagsToDotl(O_RDONLY | O_DIRECTORY, /*create=*/false));
   if (!f.ok()) return f.status();
   h->fid = *f;
   return f;

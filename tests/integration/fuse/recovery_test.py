@@ -77,6 +77,19 @@ class Restarts(unittest.TestCase):
             self.server.start_again()
         self.assertTrue(os.path.isdir(self.mnt.mountpoint))
 
+    def run_across_restarts(self, cmd, times, every):
+        """Runs cmd, restarting the server every `every` s while it runs (at
+        most `times` times); returns (finished process, output, restarts)."""
+        job = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        restarts = 0
+        while job.poll() is None and restarts < times:
+            time.sleep(every)
+            if job.poll() is None:
+                self.server.restart(down=0.3)
+                restarts += 1
+        out, _ = job.communicate()
+        return job, out, restarts
+
     def test_open_files_survive_a_restart(self):
         data = os.urandom(3 << 20)
         with open(self.mnt.export("src"), "wb") as f:
@@ -135,14 +148,7 @@ class Restarts(unittest.TestCase):
         cmd = ["timeout", "300", "fio", "--directory", d, "--name=verify", "--ioengine=psync",
                "--rw=write", "--bs=64k", "--size=128m", "--rate=32m", "--verify=crc32c",
                "--do_verify=1", "--verify_fatal=1", "--output-format=terse"]
-        job = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        restarts = 0
-        while job.poll() is None and restarts < 3:
-            time.sleep(0.8)
-            if job.poll() is None:
-                self.server.restart(down=0.3)
-                restarts += 1
-        out, _ = job.communicate()
+        job, out, restarts = self.run_across_restarts(cmd, times=3, every=0.8)
         self.assertNotEqual(job.returncode, 124, f"fio hung across restarts:\n{out}")
         print(f"    fio across {restarts} restarts: exit {job.returncode}", file=sys.stderr)
         # Positional writes and reads are re-sent after a reconnect, so the
@@ -170,15 +176,8 @@ class Restarts(unittest.TestCase):
             t.add(src, arcname="tree")
         dest = self.mnt.path("untar")
         os.mkdir(dest)
-        job = subprocess.Popen(["timeout", "300", "tar", "-xf", ball, "-C", dest],
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        restarts = 0
-        while job.poll() is None and restarts < 2:
-            time.sleep(0.7)
-            if job.poll() is None:
-                self.server.restart(down=0.3)
-                restarts += 1
-        out, _ = job.communicate()
+        job, out, restarts = self.run_across_restarts(
+            ["timeout", "300", "tar", "-xf", ball, "-C", dest], times=2, every=0.7)
         self.assertNotEqual(job.returncode, 124, f"tar hung across restarts:\n{out}")
         print(f"    tar x across {restarts} restarts: exit {job.returncode}"
               f"{' (' + out.splitlines()[0] + ')' if out else ''}", file=sys.stderr)
