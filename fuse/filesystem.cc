@@ -16,12 +16,18 @@
 namespace p9::fuse {
 namespace {
 
-// Timeouts of the cache modes, in seconds. cache=loose follows the kernel
-// 9p client's loose mode (1 s); readonly trees are assumed to change rarely.
-constexpr double kLooseTimeout = 1.0;
-constexpr double kReadonlyTimeout = 300.0;
 // A parent chain longer than this is a cycle (or absurd); stop following it.
 constexpr int kMaxDepth = 4096;
+
+// Whether cached attributes can describe a file a walk returned this qid
+// type for (a server may reuse an inode number for a file of another type).
+bool QidTypeMatches(uint8_t qtype, uint32_t fmt) {
+  return ((qtype & kQtDir) != 0) == (fmt == S_IFDIR);
+}
+
+// Workers that look up a readdirplus listing's entries side by side: enough
+// to keep every queue busy on a listing (each lookup is two round trips).
+constexpr int kLookupThreads = 8;
 
 constexpr char kSillyPrefix[] = ".9prdma-unlinked-";
 constexpr char kSillyDirName[] = ".9prdma-unlinked";
@@ -36,29 +42,6 @@ uint64_t RandomNonce() {
 
 }  // namespace
 
-CachePolicy PolicyFor(CacheMode mode) {
-  CachePolicy p;
-  switch (mode) {
-    case CacheMode::kNone:
-      break;
-    case CacheMode::kLoose:
-      p.entry_timeout = p.attr_timeout = p.negative_timeout = kLooseTimeout;
-      p.direct_io = false;
-      p.keep_cache = true;
-      p.readdirplus = true;
-      break;
-    case CacheMode::kReadonly:
-      p.entry_timeout = p.attr_timeout = p.negative_timeout = kReadonlyTimeout;
-      p.direct_io = false;
-      p.keep_cache = true;
-      p.cache_dir = true;
-      p.cache_symlinks = true;
-      p.readdirplus = true;
-      break;
-  }
-  return p;
-}
-
 bool IsStale(const absl::Status& s) {
   int e = ToErrno(s);
   return e == ENOENT || e == ESTALE;
@@ -69,8 +52,9 @@ Filesystem::Filesystem(std::vector<std::unique_ptr<Session>> sessions,
                        const FsConfig& config)
     : sessions_(std::move(sessions)),
       config_(config),
-      policy_(PolicyFor(config.cache)),
-      mount_nonce_(RandomNonce()) {
+      policy_(cache::PolicyFor(config.cache, config.actimeo, config.writeback)),
+      mount_nonce_(RandomNonce()),
+      work_pool_(kLookupThreads) {
   auto root = std::make_shared<Inode>(kRootIno, root_qid.path, S_IFDIR, channels());
   {
     MutexLock lock(&root->mu);
@@ -336,9 +320,14 @@ absl::StatusOr<Rgetattr> Filesystem::GetattrInode(const InodeRef& inode, int c,
     MutexLock lock(&inode->mu);
     if (inode->has_attr) return inode->last_attr;
   }
+  // Not answered from the attribute cache: the kernel asks only once its
+  // own copy expired or something changed here, and the cache holds nothing
+  // fresher than what the kernel was given. Fetched attributes feed it.
+  const cache::AttrCache::Clock asked = cache::AttrCache::Now();
   absl::StatusOr<Rgetattr> r =
       WithFid(inode, c, [&](const FidRef& f) { return GetattrChecked(f, inode->qid_path); });
   auto remember = [&](const Rgetattr& a) {
+    attr_cache_.Put(inode->qid_path, a, asked);
     MutexLock lock(&inode->mu);
     inode->last_attr = a;
     inode->has_attr = true;
@@ -379,9 +368,19 @@ absl::StatusOr<Rstatfs> Filesystem::Statfs(const InodeRef& inode, int c) {
 }
 
 absl::Status Filesystem::MakeEntry(const InodeRef& parent, const std::string& name, const FidRef& f,
-                                   fuse_entry_param* e, InodeRef* out) {
+                                   fuse_entry_param* e, InodeRef* out, const Qid* walked) {
+  std::optional<Rgetattr> cached;
+  if (walked != nullptr) cached = CachedAttr(walked->path);
+  if (cached && (cached->mode & S_IFMT) != 0 &&
+      QidTypeMatches(walked->type, cached->mode & S_IFMT)) {
+    InodeRef inode = EnterInode(parent, name, f, *cached, e);
+    if (out != nullptr) *out = std::move(inode);
+    return absl::OkStatus();
+  }
+  const cache::AttrCache::Clock asked = cache::AttrCache::Now();
   absl::StatusOr<Rgetattr> a = f->session()->Getattr(f->num(), kGetattrBasic);
   if (!a.ok()) return a.status();
+  attr_cache_.Put(a->qid.path, *a, asked);
   InodeRef inode = EnterInode(parent, name, f, *a, e);
   if (out != nullptr) *out = std::move(inode);
   return absl::OkStatus();
@@ -417,9 +416,11 @@ InodeRef Filesystem::EnterInode(const InodeRef& parent, const std::string& name,
     if (!cycle) inode->AddLink(parent, name);
     // The freshest walk wins: on a path-based server an older fid may name
     // an old path of this file.
-    FidRef& slot = inode->fids[static_cast<size_t>(f->channel())];
-    old = std::move(slot);
-    slot = f;
+    if (f != nullptr) {
+      FidRef& slot = inode->fids[static_cast<size_t>(f->channel())];
+      old = std::move(slot);
+      slot = f;
+    }
   }
   *e = fuse_entry_param{};
   e->ino = inode->ino;

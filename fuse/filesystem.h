@@ -8,12 +8,15 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "cache/attr_cache.h"
+#include "cache/policy.h"
 #include "client/errors.h"
 #include "client/messages.h"
 #include "client/mutex.h"
@@ -23,11 +26,15 @@
 #include "fuse/inode_table.h"
 #include "fuse/op_counters.h"
 #include "fuse/options.h"
+#include "fuse/work_pool.h"
 
 namespace p9::fuse {
 
 struct FsConfig {
   CacheMode cache = CacheMode::kNone;
+  // actimeo= (< 0: the mode's default) and writeback_cache.
+  double actimeo = -1;
+  bool writeback = false;
   AccessMode access = AccessMode::kClient;
   uint32_t access_uid = 0;
   // n_uname the sessions attached with (kNoUid if only a name was sent).
@@ -35,19 +42,8 @@ struct FsConfig {
   bool read_only = false;
 };
 
-// FUSE timeouts and open flags for a cache mode (DESIGN.md, "Caching").
-struct CachePolicy {
-  double entry_timeout = 0;
-  double attr_timeout = 0;
-  // 0: no negative dentries (ENOENT is returned instead).
-  double negative_timeout = 0;
-  bool direct_io = true;
-  bool keep_cache = false;
-  bool cache_dir = false;
-  bool cache_symlinks = false;
-  bool readdirplus = false;
-};
-CachePolicy PolicyFor(CacheMode mode);
+// FUSE timeouts and open flags for the cache mode (cache/policy.h).
+using CachePolicy = cache::Policy;
 
 // True for errors that mean "this fid no longer names the file" on a
 // path-based server: worth one re-walk.
@@ -125,6 +121,21 @@ class Filesystem {
   // given open fid and the inode's other open fids.
   absl::StatusOr<Rgetattr> GetattrInode(const InodeRef& inode, int c, const FidRef& open_fid);
 
+  // Threads for the independent lookups of one request (readdirplus).
+  WorkPool& work_pool() { return work_pool_; }
+
+  // --- Attributes this mount fetched, kept for the policy's lifetime.
+  cache::AttrCache& attr_cache() { return attr_cache_; }
+  // Fresh cached attributes of qid_path (never under cache=none).
+  std::optional<Rgetattr> CachedAttr(uint64_t qid_path) {
+    return attr_cache_.Get(qid_path, policy_.attr_ttl());
+  }
+  // The file changed through this mount: its cached attributes go.
+  void AttrChanged(uint64_t qid_path) { attr_cache_.Invalidate(qid_path); }
+  void AttrChanged(const InodeRef& inode) {
+    if (inode != nullptr) AttrChanged(inode->qid_path);
+  }
+
   // --- File system statistics.
   // Tstatfs through the inode (the root if null); while channel c is
   // reconnecting, the last answer instead (umount(8) calls statfs on the
@@ -136,9 +147,12 @@ class Filesystem {
   // with the kernel's lookup count: fetches its attributes, finds or makes
   // its inode, makes `f` the inode's fid on f's channel, fills *e. The
   // caller must fuse_reply_entry/create and call UndoEntry if that fails.
+  // With `walked` (the qid the walk returned) fresh cached attributes of
+  // that file are used instead of a Tgetattr.
   absl::Status MakeEntry(const InodeRef& parent, const std::string& name, const FidRef& f,
-                         fuse_entry_param* e, InodeRef* out = nullptr);
-  // Same with attributes already fetched.
+                         fuse_entry_param* e, InodeRef* out = nullptr, const Qid* walked = nullptr);
+  // Same with attributes already fetched (or cached). `f` may be null: the
+  // inode then gets a fid when one is needed (walked from its parent).
   InodeRef EnterInode(const InodeRef& parent, const std::string& name, const FidRef& f,
                       const Rgetattr& attr, fuse_entry_param* e);
   void UndoEntry(uint64_t ino) { (void)inodes().Forget(ino, 1); }
@@ -198,6 +212,9 @@ class Filesystem {
   std::atomic<uint64_t> silly_counter_{0};
   // Random per mount, so several clients never pick the same hidden name.
   const uint64_t mount_nonce_;
+  cache::AttrCache attr_cache_;
+  // After the sessions: its threads stop before the sessions close.
+  WorkPool work_pool_;
   Mutex statfs_mu_;
   bool has_statfs_ ABSL_GUARDED_BY(statfs_mu_) = false;
   Rstatfs last_statfs_ ABSL_GUARDED_BY(statfs_mu_);

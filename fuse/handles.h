@@ -40,8 +40,13 @@ struct DirHandle {
   InodeRef inode;
 
   Mutex mu;
-  // Opened; null for a directory removed through this mount.
+  // Opened; null for a directory removed through this mount, or until the
+  // first readdir when `deferred`.
   FidRef fid ABSL_GUARDED_BY(mu);
+  // Opened on the server only when the kernel first reads it: with cached
+  // listings most opendirs are answered from the kernel's copy and need no
+  // fid at all.
+  bool deferred ABSL_GUARDED_BY(mu) = false;
   // The kernel reads a directory sequentially; Treaddir entries that did not
   // fit its buffer are kept for the next call (at offset pending_from).
   std::vector<Dirent> pending ABSL_GUARDED_BY(mu);

@@ -173,6 +173,8 @@ int RunMount(const MountOptions& o, const std::string& mountpoint, Reporter* rep
 
   FsConfig cfg;
   cfg.cache = o.cache;
+  cfg.actimeo = o.actimeo;
+  cfg.writeback = o.writeback;
   cfg.access = o.access;
   cfg.access_uid = o.access_uid;
   cfg.attach_uid = who.uid;

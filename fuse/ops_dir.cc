@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -17,6 +18,75 @@ namespace {
 
 bool IsDotOrDotDot(const std::string& n) { return n == "." || n == ".."; }
 
+// Adds readdirplus entries from `entries` to buf (from *used) while they
+// fit, each with its attributes and a lookup count, and returns how many of
+// `entries` were consumed (*full: the buffer is). Attributes come from the
+// attribute cache when fresh; the others are looked up (walk + getattr)
+// all at once on the work pool, spread over the channels, instead of one
+// round trip after another.
+size_t AddPlusEntries(fuse_req_t req, Filesystem* fs, const InodeRef& dir,
+                      const std::vector<Dirent>& entries, std::vector<char>& buf, size_t* used,
+                      uint64_t* cur, bool* full) {
+  const size_t size = buf.size();
+  // What fits: entry sizes depend on the names only.
+  size_t n = 0;
+  size_t room = size - *used;
+  for (; n < entries.size(); ++n) {
+    const Dirent& d = entries[n];
+    if (Filesystem::IsSillyDirName(dir->ino, d.name)) continue;
+    size_t need = fuse_add_direntry_plus(req, nullptr, 0, d.name.c_str(), nullptr, 0);
+    if (need > room) {
+      *full = true;
+      break;
+    }
+    room -= need;
+  }
+  std::vector<fuse_entry_param> es(n);
+  std::vector<char> found(n, 0);
+  std::vector<size_t> to_walk;
+  for (size_t k = 0; k < n; ++k) {
+    const Dirent& d = entries[k];
+    if (IsDotOrDotDot(d.name) || Filesystem::IsSillyDirName(dir->ino, d.name)) continue;
+    std::optional<Rgetattr> a = fs->CachedAttr(d.qid.path);
+    if (a && (a->mode & S_IFMT) == static_cast<uint32_t>(DTTOIF(d.type)) &&
+        a->qid.path == d.qid.path) {
+      // No fid: the inode gets one when it needs one.
+      fs->EnterInode(dir, d.name, nullptr, *a, &es[k]);
+      found[k] = 1;
+    } else {
+      to_walk.push_back(k);
+    }
+  }
+  const int first = fs->PickChannel();
+  fs->work_pool().Run(to_walk.size(), [&](size_t j) {
+    const size_t k = to_walk[j];
+    const int c =
+        static_cast<int>((static_cast<size_t>(first) + j) % static_cast<size_t>(fs->channels()));
+    absl::StatusOr<FidRef> df = fs->AnyFid(dir, c);
+    if (!df.ok()) return;
+    absl::StatusOr<std::pair<FidRef, Qid>> w = fs->WalkName(*df, entries[k].name);
+    if (w.ok() && fs->MakeEntry(dir, entries[k].name, w->first, &es[k], nullptr, &w->second).ok()) {
+      found[k] = 1;
+    }
+  });
+  for (size_t k = 0; k < n; ++k) {
+    const Dirent& d = entries[k];
+    *cur = d.offset;
+    if (Filesystem::IsSillyDirName(dir->ino, d.name)) continue;
+    fuse_entry_param& e = es[k];
+    if (!found[k]) {
+      // No lookup count taken: the kernel only lists the name.
+      e = fuse_entry_param{};
+      e.ino = 0;
+      e.attr.st_ino = fs->InoOf(d.qid);
+      e.attr.st_mode = static_cast<mode_t>(DTTOIF(d.type));
+    }
+    *used += fuse_add_direntry_plus(req, buf.data() + *used, size - *used, d.name.c_str(), &e,
+                                    static_cast<off_t>(d.offset));
+  }
+  return n;
+}
+
 // Fills `buf` (the kernel's buffer size) from Treaddir replies, starting at
 // `off`; sets *used. An error is returned only if nothing was filled.
 absl::Status Fill(fuse_req_t req, Filesystem* fs, DirHandle* h, off_t off, bool plus,
@@ -25,12 +95,8 @@ absl::Status Fill(fuse_req_t req, Filesystem* fs, DirHandle* h, off_t off, bool 
   size_t used = 0;
   uint64_t cur = static_cast<uint64_t>(off);
   MutexLock lock(&h->mu);
-  // The dir's own fid (not the opened one: 9P walks only from unopened
-  // fids), for readdirplus lookups.
   absl::StatusOr<FidRef> opened = OpenDirFidLocked(fs, h);
   if (!opened.ok()) return opened.status();
-  absl::StatusOr<FidRef> dir_fid;
-  if (plus) dir_fid = fs->AnyFid(h->inode, (*opened)->channel());
   for (;;) {
     std::vector<Dirent> entries;
     if (h->pending_valid && h->pending_from == cur) {
@@ -57,14 +123,16 @@ absl::Status Fill(fuse_req_t req, Filesystem* fs, DirHandle* h, off_t off, bool 
     if (entries.empty()) break;  // end of directory
     size_t i = 0;
     bool full = false;
-    for (; i < entries.size(); ++i) {
-      const Dirent& d = entries[i];
-      if (Filesystem::IsSillyDirName(h->inode->ino, d.name)) {
-        cur = d.offset;  // files unlinked while open wait there, unseen
-        continue;
-      }
-      size_t left = size - used;
-      if (!plus) {
+    if (plus) {
+      i = AddPlusEntries(req, fs, h->inode, entries, buf, &used, &cur, &full);
+    } else {
+      for (; i < entries.size(); ++i) {
+        const Dirent& d = entries[i];
+        if (Filesystem::IsSillyDirName(h->inode->ino, d.name)) {
+          cur = d.offset;  // files unlinked while open wait there, unseen
+          continue;
+        }
+        size_t left = size - used;
         struct stat st = {};
         st.st_ino = fs->InoOf(d.qid);
         st.st_mode = static_cast<mode_t>(DTTOIF(d.type));
@@ -76,30 +144,8 @@ absl::Status Fill(fuse_req_t req, Filesystem* fs, DirHandle* h, off_t off, bool 
         fuse_add_direntry(req, buf.data() + used, left, d.name.c_str(), &st,
                           static_cast<off_t>(d.offset));
         used += need;
-      } else {
-        size_t need = fuse_add_direntry_plus(req, nullptr, 0, d.name.c_str(), nullptr, 0);
-        if (need > left) {
-          full = true;
-          break;
-        }
-        fuse_entry_param e = {};
-        bool looked_up = false;
-        if (!IsDotOrDotDot(d.name) && dir_fid.ok()) {
-          absl::StatusOr<std::pair<FidRef, Qid>> w = fs->WalkName(*dir_fid, d.name);
-          if (w.ok() && fs->MakeEntry(h->inode, d.name, w->first, &e).ok()) looked_up = true;
-        }
-        if (!looked_up) {
-          // No lookup count taken: the kernel only lists the name.
-          e = fuse_entry_param{};
-          e.ino = 0;
-          e.attr.st_ino = fs->InoOf(d.qid);
-          e.attr.st_mode = static_cast<mode_t>(DTTOIF(d.type));
-        }
-        fuse_add_direntry_plus(req, buf.data() + used, left, d.name.c_str(), &e,
-                               static_cast<off_t>(d.offset));
-        used += need;
+        cur = d.offset;
       }
-      cur = d.offset;
     }
     if (full) {
       h->pending.assign(entries.begin() + static_cast<ptrdiff_t>(i), entries.end());
@@ -117,7 +163,7 @@ void DoReaddir(fuse_req_t req, size_t size, off_t off, fuse_file_info* fi, bool 
   bool removed;
   {
     MutexLock lock(&h->mu);
-    removed = h->fid == nullptr;
+    removed = h->fid == nullptr && !h->deferred;
   }
   if (removed) {  // a removed directory: empty
     fuse_reply_buf(req, nullptr, 0);
@@ -149,6 +195,19 @@ void Opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
       auto* h = new DirHandle;
       h->inode = inode;
       fi->fh = reinterpret_cast<uintptr_t>(h);
+      if (fuse_reply_open(req, fi) != 0) delete h;
+      return;
+    }
+    if (fs->policy().cache_dir) {
+      auto* h = new DirHandle;
+      h->inode = inode;
+      {
+        MutexLock lock(&h->mu);
+        h->deferred = true;
+      }
+      fi->fh = reinterpret_cast<uintptr_t>(h);
+      fi->cache_readdir = 1;
+      fi->keep_cache = 1;
       if (fuse_reply_open(req, fi) != 0) delete h;
       return;
     }

@@ -106,6 +106,17 @@ absl::StatusOr<bool> LockLoop(fuse_req_t req, const FidRef& f, uint8_t type, boo
   }
 }
 
+// The open flags sent to the server. With writeback_cache the kernel keeps
+// file data in its page cache: it reads to fill partial pages of files
+// opened write-only, and places appends itself (it knows the size), so a
+// write-only open becomes read-write and O_APPEND is dropped, else the
+// server would put every write at its own end of file.
+int ServerFlags(const Filesystem* fs, int flags) {
+  if (!fs->policy().writeback) return flags;
+  if ((flags & O_ACCMODE) == O_WRONLY) flags = (flags & ~O_ACCMODE) | O_RDWR;
+  return flags & ~O_APPEND;
+}
+
 }  // namespace
 
 void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
@@ -114,16 +125,25 @@ void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     if (!fs->Allowed(req)) return Err(req, EACCES);
     InodeRef inode = fs->inodes().Get(ino);
     if (inode == nullptr) return Err(req, ESTALE);
-    uint32_t flags = OpenFlagsToDotl(fi->flags, false);
+    int sflags = ServerFlags(fs, fi->flags);
     OpenResult opened;
-    absl::StatusOr<FidRef> of = fs->WithFid(inode, fs->PickChannel(), [&](const FidRef& f) {
-      return fs->OpenClone(f, flags, &opened);
-    });
+    auto open_with = [&](int f) {
+      const uint32_t flags = OpenFlagsToDotl(f, false);
+      return fs->WithFid(inode, fs->PickChannel(),
+                         [&](const FidRef& d) { return fs->OpenClone(d, flags, &opened); });
+    };
+    absl::StatusOr<FidRef> of = open_with(sflags);
+    if (!of.ok() && ToErrno(of.status()) == EACCES && sflags != fi->flags) {
+      // Write-only to the caller (mode -w-): the kernel then writes whole
+      // pages only where it has them.
+      sflags = fi->flags & ~O_APPEND;
+      of = open_with(sflags);
+    }
     if (!of.ok()) return ReplyStatus(req, of.status());
     auto* h = new FileHandle;
     h->inode = inode;
     h->iounit = opened.iounit;
-    h->flags = fi->flags;
+    h->flags = sflags;
     Adopt(fs, inode, h, std::move(*of), fi);
     if (fuse_reply_open(req, fi) != 0) Drop(fs, h);
   });
@@ -141,7 +161,8 @@ void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fu
     // Tlcreate turns a clone of the directory's fid into the open new file.
     absl::StatusOr<FidRef> of = fs->Clone(*pf);
     if (!of.ok()) return ReplyStatus(req, of.status());
-    absl::StatusOr<OpenResult> r = s->Lcreate((*of)->num(), name, OpenFlagsToDotl(fi->flags, true),
+    const int sflags = ServerFlags(fs, fi->flags);
+    absl::StatusOr<OpenResult> r = s->Lcreate((*of)->num(), name, OpenFlagsToDotl(sflags, true),
                                               mode & 07777, fs->CallerGid(req));
     if (!r.ok()) return ReplyStatus(req, r.status());
     // The inode's own (unopened) fid, for attributes and later opens.
@@ -155,7 +176,7 @@ void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fu
     auto* h = new FileHandle;
     h->inode = inode;
     h->iounit = r->iounit;
-    h->flags = fi->flags;
+    h->flags = sflags;
     Adopt(fs, inode, h, std::move(*of), fi);
     if (fuse_reply_create(req, &e, fi) != 0) {
       Drop(fs, h);

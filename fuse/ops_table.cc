@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <tuple>
 
 #include "fuse/ops.h"
 
@@ -89,7 +90,7 @@ void Init(void* userdata, fuse_conn_info* conn) {
   want(FUSE_CAP_READDIRPLUS_AUTO, p.readdirplus);
   want(FUSE_CAP_AUTO_INVAL_DATA, p.keep_cache);
   want(FUSE_CAP_CACHE_SYMLINKS, p.cache_symlinks);
-  want(FUSE_CAP_WRITEBACK_CACHE, false);
+  want(FUSE_CAP_WRITEBACK_CACHE, p.writeback);
   want(FUSE_CAP_SPLICE_READ, false);
   want(FUSE_CAP_SPLICE_WRITE, false);
   want(FUSE_CAP_SPLICE_MOVE, false);
@@ -108,6 +109,30 @@ void Destroy(void* userdata) {
 
 namespace {
 
+// Drops the cached attributes an operation changes (cache/attr_cache.h),
+// before it (so nothing cached before it is used while it runs) and after
+// it (so nothing fetched while it ran is used afterwards). A namespace
+// change also changes the links count and ctime of a file we may know only
+// by name here: the whole cache goes then (lookups fetch again, the
+// kernel's own caches are not touched).
+template <FuseOp Op, typename... Args>
+void Changed(Filesystem* fs, Args... args) {
+  auto tup = std::forward_as_tuple(args...);
+  auto inode = [fs](fuse_ino_t ino) { fs->AttrChanged(fs->inodes().Get(ino)); };
+  if constexpr (Op == FuseOp::kSetattr || Op == FuseOp::kWrite || Op == FuseOp::kSetxattr ||
+                Op == FuseOp::kRemovexattr || Op == FuseOp::kFallocate || Op == FuseOp::kCreate ||
+                Op == FuseOp::kMknod || Op == FuseOp::kMkdir) {
+    inode(std::get<0>(tup));  // the file, or the directory a name goes in
+  } else if constexpr (Op == FuseOp::kSymlink) {
+    inode(std::get<1>(tup));  // (target, parent, name)
+  } else if constexpr (Op == FuseOp::kCopyFileRange) {
+    inode(std::get<3>(tup));  // (ino_in, off_in, fi_in, ino_out, ...)
+  } else if constexpr (Op == FuseOp::kUnlink || Op == FuseOp::kRmdir || Op == FuseOp::kRename ||
+                       Op == FuseOp::kLink) {
+    fs->attr_cache().Clear();
+  }
+}
+
 // Counted<Op, Fn>::Call: the FUSE operation Fn, counted as Op in the
 // mount's OpCounters first. Deduces Fn's parameter list, so the table below
 // stays one line per operation.
@@ -116,8 +141,11 @@ struct Counted;
 template <FuseOp Op, typename... Args, void (*Fn)(fuse_req_t, Args...)>
 struct Counted<Op, Fn> {
   static void Call(fuse_req_t req, Args... args) {
-    ops::Fs(req)->op_counts.Count(Op);
+    Filesystem* fs = ops::Fs(req);  // req is gone once Fn replied
+    fs->op_counts.Count(Op);
+    Changed<Op>(fs, args...);
     Fn(req, args...);
+    Changed<Op>(fs, args...);
   }
 };
 

@@ -176,6 +176,20 @@ absl::Status ApplyOne(absl::string_view opt, MountOptions* o) {
     }
     return absl::OkStatus();
   }
+  if (key == "actimeo") {
+    if (auto st = need_value(); !st.ok()) return st;
+    double t = 0;
+    if (!absl::SimpleAtod(value, &t) || !(t >= 0) || t > 24 * 3600) {
+      return Bad(absl::StrCat("actimeo=", value, ": must be 0 to 86400 seconds"));
+    }
+    o->actimeo = t;
+    return absl::OkStatus();
+  }
+  if (key == "writeback_cache") {
+    if (auto st = no_value(); !st.ok()) return st;
+    o->writeback = true;
+    return absl::OkStatus();
+  }
   if (key == "timeout") {
     if (auto st = need_value(); !st.ok()) return st;
     uint64_t t = 0;
@@ -268,18 +282,6 @@ const char* AccessModeName(AccessMode a) {
       return "user";
     case AccessMode::kUid:
       return "uid";
-  }
-  return "?";
-}
-
-const char* CacheModeName(CacheMode c) {
-  switch (c) {
-    case CacheMode::kNone:
-      return "none";
-    case CacheMode::kLoose:
-      return "loose";
-    case CacheMode::kReadonly:
-      return "readonly";
   }
   return "?";
 }
@@ -385,6 +387,10 @@ absl::StatusOr<MountOptions> ParseCommandLine(const std::vector<std::string>& ar
     if (absl::Status st = ParseOptionString(s, &o); !st.ok()) return st;
   }
   if (o.help || o.version) return o;
+  if (o.writeback && o.cache == CacheMode::kNone) {
+    return Bad(
+        "writeback_cache needs cache=loose or cache=readonly (cache=none keeps no page cache)");
+  }
   if (positional.size() != 2) {
     return Bad(positional.size() < 2 ? "need HOST:/EXPORT and MOUNTPOINT (see --help)"
                                      : "too many arguments (see --help)");
@@ -445,9 +451,16 @@ Also runs as the mount(8) helper: mount -t 9prdma HOST:/EXPORT MOUNTPOINT.
                    needs munged running here and sharing the server's key
   auth=none        no Tauth [default]
   cache=none       no caching: every operation goes to the server [default]
-  cache=loose      page cache and 1 s attribute/entry/negative-entry caching
-  cache=readonly   for trees that do not change: long timeouts, cached
-                   directory listings and symlinks
+  cache=loose      page cache (kept while mtime and size are unchanged),
+                   cached directory listings and symlinks, 1 s attribute/
+                   entry/negative-entry caching: changes made elsewhere are
+                   seen within 1 s, changes made here at once
+  cache=readonly   the same for trees that do not change: 300 s
+  actimeo=SECONDS  those lifetimes for cache=loose|readonly (0 to 86400;
+                   fractions allowed)
+  writeback_cache  let the kernel gather writes in the page cache and send
+                   them later, in large requests (cache=loose|readonly;
+                   for data this client alone writes)
   timeout=SECONDS  deadline of each 9P request, 0 = none (default 60); also
                    how long a call waits for a lost server to come back
   recover=on|off   reconnect when a connection dies (server restart, link

@@ -9,19 +9,20 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "cache/policy.h"
 #include "client/log.h"
 
 namespace p9::fuse {
 
 enum class Transport { kRdma, kTcp };
 enum class AccessMode { kClient, kUser, kUid };
-enum class CacheMode { kNone, kLoose, kReadonly };
+using cache::CacheMode;
+using cache::CacheModeName;
 // How the mount proves who it is to the server before attaching.
 enum class AuthMode { kNone, kMunge };
 
 const char* TransportName(Transport t);
 const char* AccessModeName(AccessMode a);
-const char* CacheModeName(CacheMode c);
 
 // Everything the command line asks for. Fields not given keep the defaults
 // written here; *_set says whether the user gave the option explicitly.
@@ -47,6 +48,11 @@ struct MountOptions {
   AccessMode access = AccessMode::kClient;
   uint32_t access_uid = 0;  // for AccessMode::kUid
   CacheMode cache = CacheMode::kNone;
+  // actimeo=: seconds names, attributes and absent names are trusted under
+  // cache=loose|readonly; < 0 keeps the mode's default.
+  double actimeo = -1;
+  // writeback_cache: the kernel buffers writes (cache=loose|readonly only).
+  bool writeback = false;
   // auth=munge: a MUNGE credential written to a Tauth fid (what diod
   // requires unless run with -n).
   AuthMode auth = AuthMode::kNone;

@@ -56,6 +56,15 @@ absl::StatusOr<FidRef> OpenFidOf(Filesystem* fs, FileHandle* h) {
 }
 
 absl::StatusOr<FidRef> OpenDirFidLocked(Filesystem* fs, DirHandle* h) {
+  if (h->deferred) {
+    const uint32_t flags = OpenFlagsToDotl(O_RDONLY | O_DIRECTORY, /*create=*/false);
+    absl::StatusOr<FidRef> f = fs->WithFid(
+        h->inode, fs->PickChannel(), [&](const FidRef& d) { return fs->OpenClone(d, flags); });
+    if (!f.ok()) return f.status();
+    h->fid = *f;
+    h->deferred = false;
+    return f;
+  }
   if (h->fid == nullptr || h->fid->current()) return h->fid;
   absl::StatusOr<FidRef> f =
       Reopen(fs, h->inode, h->fid, OpenFlagsToDotl(O_RDONLY | O_DIRECTORY, /*create=*/false));

@@ -223,3 +223,45 @@ TEST(InoMap, RootIsOneOrZero) {
 
 }  // namespace
 }  // namespace p9::fuse
+
+namespace p9::fuse {
+namespace {
+
+TEST(ParseCommandLine, ActimeoAndWritebackCache) {
+  auto o = ParseCommandLine({"h:/e", "/mnt", "-o", "cache=loose,actimeo=2.5,writeback_cache"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_DOUBLE_EQ(o->actimeo, 2.5);
+  EXPECT_TRUE(o->writeback);
+  cache::Policy p = cache::PolicyFor(o->cache, o->actimeo, o->writeback);
+  EXPECT_DOUBLE_EQ(p.attr_timeout, 2.5);
+  EXPECT_DOUBLE_EQ(p.entry_timeout, 2.5);
+  EXPECT_DOUBLE_EQ(p.negative_timeout, 2.5);
+  EXPECT_TRUE(p.writeback);
+  EXPECT_TRUE(p.cache_dir);
+  EXPECT_FALSE(p.direct_io);
+}
+
+TEST(ParseCommandLine, ActimeoAndWritebackRefusals) {
+  for (const char* bad : {"actimeo=-1", "actimeo=x", "actimeo=86401", "actimeo", "writeback_cache=1",
+                          "cache=none,writeback_cache", "writeback_cache"}) {
+    auto o = ParseCommandLine({"h:/e", "/mnt", "-o", bad});
+    EXPECT_FALSE(o.ok()) << bad;
+    if (!o.ok()) {
+      EXPECT_EQ(o.status().message().find('\n'), absl::string_view::npos) << bad;
+    }
+  }
+}
+
+TEST(CachePolicy, NoneCachesNothingWhateverActimeoSays) {
+  cache::Policy p = cache::PolicyFor(CacheMode::kNone, 30);
+  EXPECT_EQ(p.attr_timeout, 0);
+  EXPECT_EQ(p.entry_timeout, 0);
+  EXPECT_TRUE(p.direct_io);
+  EXPECT_FALSE(p.cache_dir);
+  EXPECT_DOUBLE_EQ(cache::PolicyFor(CacheMode::kLoose).attr_timeout, cache::kLooseTimeoutSeconds);
+  EXPECT_DOUBLE_EQ(cache::PolicyFor(CacheMode::kReadonly).attr_timeout,
+                   cache::kReadonlyTimeoutSeconds);
+}
+
+}  // namespace
+}  // namespace p9::fuse

@@ -1,0 +1,44 @@
+#include "cache/policy.h"
+
+namespace p9::cache {
+
+Policy PolicyFor(CacheMode mode, double actimeo, bool writeback) {
+  Policy p;
+  switch (mode) {
+    case CacheMode::kNone:
+      return p;
+    case CacheMode::kLoose:
+      p.entry_timeout = p.attr_timeout = p.negative_timeout = kLooseTimeoutSeconds;
+      p.direct_io = false;
+      p.keep_cache = true;
+      p.cache_dir = true;
+      p.cache_symlinks = true;
+      p.readdirplus = true;
+      break;
+    case CacheMode::kReadonly:
+      p.entry_timeout = p.attr_timeout = p.negative_timeout = kReadonlyTimeoutSeconds;
+      p.direct_io = false;
+      p.keep_cache = true;
+      p.cache_dir = true;
+      p.cache_symlinks = true;
+      p.readdirplus = true;
+      break;
+  }
+  if (actimeo >= 0) p.entry_timeout = p.attr_timeout = p.negative_timeout = actimeo;
+  p.writeback = writeback;
+  return p;
+}
+
+const char* CacheModeName(CacheMode c) {
+  switch (c) {
+    case CacheMode::kNone:
+      return "none";
+    case CacheMode::kLoose:
+      return "loose";
+    case CacheMode::kReadonly:
+      return "readonly";
+  }
+  return "?";
+}
+
+}  // namespace p9::cache
