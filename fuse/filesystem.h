@@ -126,6 +126,7 @@ class Filesystem {
 
   // --- Attributes this mount fetched, kept for the policy's lifetime.
   cache::AttrCache& attr_cache() { return attr_cache_; }
+  const cache::AttrCache& attr_cache() const { return attr_cache_; }
   // Fresh cached attributes of qid_path (never under cache=none).
   std::optional<Rgetattr> CachedAttr(uint64_t qid_path) {
     return attr_cache_.Get(qid_path, policy_.attr_ttl());

@@ -33,6 +33,13 @@ std::string FormatStats(const Filesystem& fs, const std::string& header, absl::T
     out += "\n";
   }
   absl::StrAppend(&out, "ops ", fs.op_counts.Format(), "\n");
+  // Lookups and readdirplus entries answered from cached attributes (none
+  // under cache=none, which keeps nothing).
+  if (fs.policy().attr_timeout > 0) {
+    const cache::AttrCache& ac = fs.attr_cache();
+    absl::StrAppend(&out, "cache attr hits=", ac.hits(), " misses=", ac.misses(),
+                    " entries=", ac.size(), "\n");
+  }
   return out;
 }
 

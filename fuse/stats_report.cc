@@ -380,8 +380,7 @@ std::string RenderTable(const StatsSnapshot& cur, const StatsSnapshot* prev) {
   absl::StrAppend(&out, "\nFUSE requests received (not answered by the kernel's caches):\n  ",
                   ops.empty() ? "none yet" : absl::StrJoin(ops, ", "), "\n");
   if (cur.caches.empty()) {
-    absl::StrAppend(&out,
-                    "cache hit rates: none reported (this mount has no userspace cache layer)\n");
+    absl::StrAppend(&out, "cache hit rates: none (cache=none keeps no userspace cache)\n");
   }
   for (const CacheStats& c : cur.caches) {
     uint64_t all = c.hits + c.misses;

@@ -36,7 +36,7 @@ struct QueueStats {
   std::array<uint64_t, kLatencyBuckets> latency_us_log2{};
 };
 
-// One `cache` line (written by the cache layer once there is one).
+// One `cache` line: a userspace cache's hits and misses.
 struct CacheStats {
   std::string name;
   uint64_t hits = 0;
