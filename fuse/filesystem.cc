@@ -6,6 +6,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <ctime>
 #include <utility>
 
@@ -28,6 +30,11 @@ bool QidTypeMatches(uint8_t qtype, uint32_t fmt) {
 // Workers that look up a readdirplus listing's entries side by side: enough
 // to keep every queue busy on a listing (each lookup is two round trips).
 constexpr int kLookupThreads = 8;
+
+// Requests of fuse_max_read() in the readahead window (see
+// TuneReadaheadOnce), bounded to kMaxReadaheadKib.
+constexpr uint32_t kReadaheadRequests = 16;
+constexpr uint32_t kMaxReadaheadKib = 16 * 1024;
 
 constexpr char kSillyPrefix[] = ".9prdma-unlinked-";
 constexpr char kSillyDirName[] = ".9prdma-unlinked";
@@ -585,6 +592,26 @@ void Filesystem::RemoveSilly(const InodeRef& inode) {
   if (!st.ok() && ToErrno(st) != ENOENT) {
     P9_LOG(kWarning, "cannot remove %s (unlinked while open): %s", name, st.ToString());
   }
+}
+
+}  // namespace p9::fuse
+
+namespace p9::fuse {
+
+void Filesystem::TuneReadaheadOnce() {
+  std::call_once(readahead_once_, [this] {
+    if (readahead_bdi_.empty() || policy_.direct_io) return;  // no page cache: no readahead
+    const uint32_t kib = std::min(kMaxReadaheadKib, fuse_max_read() / 1024 * kReadaheadRequests);
+    const std::string path = readahead_bdi_ + "/read_ahead_kb";
+    FILE* f = fopen(path.c_str(), "we");
+    bool ok = f != nullptr && fprintf(f, "%u\n", kib) > 0;
+    if (f != nullptr && fclose(f) != 0) ok = false;
+    if (ok) {
+      P9_LOG(kInfo, "readahead %u KiB (%s)", kib, path);
+    } else {
+      P9_LOG(kInfo, "cannot raise readahead (%s): %s", path, strerror(errno));
+    }
+  });
 }
 
 }  // namespace p9::fuse

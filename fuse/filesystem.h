@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
@@ -121,6 +122,16 @@ class Filesystem {
   // given open fid and the inode's other open fids.
   absl::StatusOr<Rgetattr> GetattrInode(const InodeRef& inode, int c, const FidRef& open_fid);
 
+  // Readahead: the kernel gives a FUSE mount 128 KiB, two requests in
+  // flight at most. Once the connection is set up (the first open, after
+  // FUSE init, which would lower it again), the window of the mount's
+  // backing device (`bdi`, a sysfs directory) is raised to
+  // kReadaheadRequests requests of fuse_max_read() each, so sequential
+  // readers keep several requests in flight over the queues. Best effort:
+  // unprivileged mounts cannot write sysfs.
+  void SetReadaheadTarget(std::string bdi) { readahead_bdi_ = std::move(bdi); }
+  void TuneReadaheadOnce();
+
   // Threads for the independent lookups of one request (readdirplus).
   WorkPool& work_pool() { return work_pool_; }
 
@@ -213,6 +224,8 @@ class Filesystem {
   std::atomic<uint64_t> silly_counter_{0};
   // Random per mount, so several clients never pick the same hidden name.
   const uint64_t mount_nonce_;
+  std::string readahead_bdi_;  // set before the FUSE loop starts
+  std::once_flag readahead_once_;
   cache::AttrCache attr_cache_;
   // After the sessions: its threads stop before the sessions close.
   WorkPool work_pool_;

@@ -19,6 +19,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
 #include "client/log.h"
@@ -41,6 +42,26 @@ constexpr int kExitMountFailure = 32;
 // FUSE worker threads: each blocks in one 9P call at a time, and blocking
 // lock waits hold one each, so allow more than libfuse's default of 10.
 constexpr unsigned kMaxFuseThreads = 64;
+
+// The sysfs directory of the backing device of the mount on `mountpoint`
+// ("/sys/class/bdi/0:NN"), from /proc/self/mountinfo (a stat of the
+// mountpoint would wait for the FUSE loop, which has not started), or "".
+std::string BdiOf(const std::string& mountpoint) {
+  FILE* f = fopen("/proc/self/mountinfo", "re");
+  if (f == nullptr) return "";
+  std::string found;
+  char* line = nullptr;
+  size_t cap = 0;
+  while (getline(&line, &cap, f) > 0) {
+    // ID PARENT MAJOR:MINOR ROOT MOUNTPOINT ... (the last match wins: the
+    // newest mount on that path)
+    std::vector<std::string> w = absl::StrSplit(line, ' ');
+    if (w.size() > 4 && w[4] == mountpoint) found = w[2];
+  }
+  free(line);
+  fclose(f);
+  return found.empty() ? "" : absl::StrCat("/sys/class/bdi/", found);
+}
 
 // libfuse's own messages. Until the mount is up they are kept (the last
 // error becomes part of our one-line message); afterwards they are logged.
@@ -216,6 +237,7 @@ int RunMount(const MountOptions& o, const std::string& mountpoint, Reporter* rep
     return report->Fail(kExitMountFailure,
                         absl::StrCat("cannot mount on ", mountpoint, why.empty() ? "" : ": ", why));
   }
+  fs->SetReadaheadTarget(BdiOf(mountpoint));
   P9_LOG(kInfo, "mounted %s on %s (%s, port %u, queues=%d, cache=%s)", o.source, mountpoint,
          TransportName(conn->transport), conn->port, o.queues, CacheModeName(o.cache));
   report->Success();

@@ -125,6 +125,7 @@ void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     if (!fs->Allowed(req)) return Err(req, EACCES);
     InodeRef inode = fs->inodes().Get(ino);
     if (inode == nullptr) return Err(req, ESTALE);
+    fs->TuneReadaheadOnce();
     int sflags = ServerFlags(fs, fi->flags);
     OpenResult opened;
     auto open_with = [&](int f) {

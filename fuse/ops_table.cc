@@ -65,6 +65,9 @@ uint32_t OpenFlagsToDotl(int flags, bool create) {
   return out;
 }
 
+// Background requests the kernel may have in flight (see Init).
+constexpr unsigned kFuseMaxBackground = 64;
+
 namespace ops {
 
 void Init(void* userdata, fuse_conn_info* conn) {
@@ -76,6 +79,11 @@ void Init(void* userdata, fuse_conn_info* conn) {
   conn->max_write = std::min(conn->max_write, fs->fuse_max_write());
   conn->max_read = fs->fuse_max_read();
   conn->time_gran = 1;
+  // Requests the kernel may have outstanding for readahead, async direct
+  // I/O and writeback (its default, 12, would cap a sequential reader at a
+  // few msize-sized requests in flight on every queue together).
+  conn->max_background = kFuseMaxBackground;
+  conn->congestion_threshold = kFuseMaxBackground * 3 / 4;
   auto want = [&](unsigned cap, bool on) {
     if (on && (conn->capable & cap)) {
       conn->want |= cap;
@@ -91,6 +99,13 @@ void Init(void* userdata, fuse_conn_info* conn) {
   want(FUSE_CAP_AUTO_INVAL_DATA, p.keep_cache);
   want(FUSE_CAP_CACHE_SYMLINKS, p.cache_symlinks);
   want(FUSE_CAP_WRITEBACK_CACHE, p.writeback);
+  // Several readahead requests of one file in flight at once, and lookups
+  // and creates in one directory side by side (the server orders them).
+  want(FUSE_CAP_ASYNC_READ, true);
+  want(FUSE_CAP_ASYNC_DIO, true);
+  want(FUSE_CAP_PARALLEL_DIROPS, true);
+  // No splice: every payload is copied into a message buffer (registered
+  // memory over RDMA) anyway, so a pipe would add a hop, not remove one.
   want(FUSE_CAP_SPLICE_READ, false);
   want(FUSE_CAP_SPLICE_WRITE, false);
   want(FUSE_CAP_SPLICE_MOVE, false);
