@@ -180,7 +180,7 @@ void Lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
     }
     fuse_entry_param e;
     InodeRef inode;
-    if (absl::Status st = fs->MakeEntry(dir, n, w->first, &e, &inode); !st.ok()) {
+    if (absl::Status st = fs->MakeEntry(dir, n, w->first, &e, &inode, &w->second); !st.ok()) {
       return ReplyStatus(req, st);
     }
     if (fuse_reply_entry(req, &e) != 0) fs->UndoEntry(inode->ino);
