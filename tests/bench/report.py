@@ -462,10 +462,11 @@ def main():
     L.append("- git status: `git status --porcelain` (fsmonitor and untracked cache off) in a "
              "clean committed tree of /usr/include files, a copy of its own for each client (the "
              "warm-up run may refresh the index; clients never see each other's index writes); "
-             "one warm-up per client, then timed.")
+             "each timed run right after an untimed one in the same mount (warm, like the stat walk: "
+             "within every client's cache lifetime).")
     L.append("- Python: a fresh `python3 -S -B` with PYTHONPATH on the mount imports stdlib packages "
              "copied there with their .pyc (checked to come from the mount); the import statement "
-             "is timed inside the interpreter; one warm-up per client.")
+             "is timed inside the interpreter, right after an untimed run.")
     L.append("")
     md = "\n".join(L) + "\n"
     with open(os.path.join(out, "report.md"), "w") as f:
