@@ -121,6 +121,10 @@ for c in none loose; do
     add "kernel-rdma-$c" "mount -t 9p -o trans=rdma,port=5640,$kopts,cache=$c $VM_RDMA_IP"
     add "kernel-tcp-$c" "mount -t 9p -o trans=tcp,port=5650,$kopts,cache=$c 127.0.0.1"
 done
+# The writeback cache: writes gathered by the kernel, sent in large requests.
+add "9prdma-rdma-wb" \
+    "$bin/mount.9prdma $VM_RDMA_IP:$exp -o trans=rdma,port=5640,cache=loose,writeback_cache,msize=64k,timeout=30" \
+    "uses_rdma $mnt/9prdma-rdma-wb"
 (IFS=,; echo "[${targets[*]}]") > "$share/targets.json"
 printf '{"kernel": %s, "vcpus": %d, "rxe_mtu": %s, "diod": %s}\n' "$(json "$(uname -r)")" "$(nproc)" \
     "$(json "$(ibv_devinfo -d "$VM_RDMA_DEV" | awk '/active_mtu/ { print $2 }')")" \
