@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
@@ -314,3 +315,24 @@ def tool(name, package):
               file=sys.stderr)
         sys.exit(SKIP)
     return path
+
+
+class TimedResult(unittest.TextTestResult):
+    """A unittest result that records how long each test took (in
+    TimedResult.durations), to say which ones are slow."""
+
+    durations = []  # (seconds, test name)
+
+    def startTest(self, test):
+        self._started = time.monotonic()
+        super().startTest(test)
+
+    def stopTest(self, test):
+        super().stopTest(test)
+        TimedResult.durations.append((time.monotonic() - self._started,
+                                      test.id().rsplit(".", 1)[-1]))
+
+
+def slowest(n=5):
+    """"name 1.2s, ..." of the n slowest tests a TimedResult recorded."""
+    return ", ".join(f"{name} {d:.1f}s" for d, name in sorted(TimedResult.durations)[::-1][:n])

@@ -802,21 +802,6 @@ class Coherence(Base):
         os.close(fd)
 
 
-class TimedResult(unittest.TextTestResult):
-    """Records how long each test took, to say which ones are slow."""
-
-    def startTest(self, test):
-        self._started = time.monotonic()
-        super().startTest(test)
-
-    def stopTest(self, test):
-        super().stopTest(test)
-        durations.append((time.monotonic() - self._started, test.id().rsplit(".", 1)[-1]))
-
-
-durations = []
-
-
 def main():
     global OPTS, MNT
     args = sys.argv[1:]
@@ -828,11 +813,10 @@ def main():
     server = p9harness.Diod()
     MNT = p9harness.Mount(server, OPTS)
     print(f"mounted {server.source} on {MNT.mountpoint} with -o {MNT.opts}", flush=True)
-    runner = unittest.TextTestRunner(verbosity=2, resultclass=TimedResult)
+    runner = unittest.TextTestRunner(verbosity=2, resultclass=p9harness.TimedResult)
     prog = unittest.main(argv=[sys.argv[0]] + args, exit=False, testRunner=runner)
     ok = prog.result.wasSuccessful()
-    print("slowest: " + ", ".join(f"{name} {d:.1f}s" for d, name in sorted(durations)[::-1][:5]),
-          flush=True)
+    print("slowest: " + p9harness.slowest(), flush=True)
     if not MNT.unmount():
         print("daemon did not exit after umount", file=sys.stderr)
         ok = False
