@@ -269,11 +269,19 @@ absl::StatusOr<FidRef> Filesystem::Clone(const FidRef& f) {
   return std::make_shared<Fid>(s, f->channel(), nf, epoch, &clunker_);
 }
 
-absl::StatusOr<FidRef> Filesystem::OpenClone(const FidRef& f, uint32_t flags, OpenResult* opened) {
+absl::StatusOr<FidRef> Filesystem::OpenClone(const FidRef& f, uint64_t qid_path, uint32_t flags,
+                                             OpenResult* opened) {
   absl::StatusOr<FidRef> c = Clone(f);
   if (!c.ok()) return c.status();
   absl::StatusOr<OpenResult> r = f->session()->Lopen((*c)->num(), flags);
   if (!r.ok()) return r.status();
+  if (r->qid.path != qid_path) {
+    // On a path-based server the fid's path may now name another file
+    // (replaced by a rename elsewhere): opening that under this inode would
+    // mix its data with the old file's cached pages. ESTALE makes the
+    // kernel look the name up again and open what it names now.
+    return ErrnoError(ESTALE, "the file was replaced on the server");
+  }
   if (opened != nullptr) *opened = *r;
   return c;
 }
@@ -353,6 +361,19 @@ absl::StatusOr<Rgetattr> Filesystem::GetattrInode(const InodeRef& inode, int c,
     absl::StatusOr<Rgetattr> a = GetattrChecked(f, inode->qid_path);
     if (a.ok()) {
       remember(*a);
+      return a;
+    }
+  }
+  if (!candidates.empty()) {
+    // Open here, and its name is gone or names another file: removed or
+    // replaced by another client. A path-based server (diod) stats even an
+    // open fid by its path, so nobody can tell us more; its descriptors
+    // still read and write the old file, as on a local file system after
+    // an unlink, so fstat reports what we last knew, with no links.
+    MutexLock lock(&inode->mu);
+    if (inode->has_attr) {
+      Rgetattr a = inode->last_attr;
+      a.nlink = 0;
       return a;
     }
   }

@@ -112,7 +112,9 @@ class Filesystem {
   // A new fid for the same file (Twalk with no names).
   absl::StatusOr<FidRef> Clone(const FidRef& f);
   // A clone of `f` opened with Tlopen(flags); *opened gets its iounit.
-  absl::StatusOr<FidRef> OpenClone(const FidRef& f, uint32_t flags, OpenResult* opened = nullptr);
+  // ESTALE if what was opened is not the file qid_path (see OpenClone).
+  absl::StatusOr<FidRef> OpenClone(const FidRef& f, uint64_t qid_path, uint32_t flags,
+                                   OpenResult* opened = nullptr);
   // Tremove through `f` (which is gone afterwards, whatever the result).
   absl::Status Remove(const FidRef& f);
   // Getattr of `f`, failing with ESTALE if it is not qid_path.

@@ -212,8 +212,9 @@ void Opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
       return;
     }
     const uint32_t flags = OpenFlagsToDotl(O_RDONLY | O_DIRECTORY, false);
-    absl::StatusOr<FidRef> of = fs->WithFid(
-        inode, fs->PickChannel(), [&](const FidRef& f) { return fs->OpenClone(f, flags); });
+    absl::StatusOr<FidRef> of = fs->WithFid(inode, fs->PickChannel(), [&](const FidRef& f) {
+      return fs->OpenClone(f, inode->qid_path, flags);
+    });
     if (!of.ok()) return ReplyStatus(req, of.status());
     auto* h = new DirHandle;
     h->inode = inode;

@@ -130,8 +130,9 @@ void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     OpenResult opened;
     auto open_with = [&](int f) {
       const uint32_t flags = OpenFlagsToDotl(f, false);
-      return fs->WithFid(inode, fs->PickChannel(),
-                         [&](const FidRef& d) { return fs->OpenClone(d, flags, &opened); });
+      return fs->WithFid(inode, fs->PickChannel(), [&](const FidRef& d) {
+        return fs->OpenClone(d, inode->qid_path, flags, &opened);
+      });
     };
     absl::StatusOr<FidRef> of = open_with(sflags);
     if (!of.ok() && ToErrno(of.status()) == EACCES && sflags != fi->flags) {

@@ -18,7 +18,7 @@ absl::StatusOr<FidRef> Reopen(Filesystem* fs, const InodeRef& inode, const FidRe
   int c = old->channel();
   absl::StatusOr<FidRef> walked = fs->FidOn(inode, c);
   if (!walked.ok()) return walked.status();
-  absl::StatusOr<FidRef> f = fs->OpenClone(*walked, flags);
+  absl::StatusOr<FidRef> f = fs->OpenClone(*walked, inode->qid_path, flags);
   if (!f.ok()) return f.status();
   MutexLock lock(&inode->mu);
   for (FidRef& g : inode->open_fids) {
@@ -58,8 +58,9 @@ absl::StatusOr<FidRef> OpenFidOf(Filesystem* fs, FileHandle* h) {
 absl::StatusOr<FidRef> OpenDirFidLocked(Filesystem* fs, DirHandle* h) {
   if (h->deferred) {
     const uint32_t flags = OpenFlagsToDotl(O_RDONLY | O_DIRECTORY, /*create=*/false);
-    absl::StatusOr<FidRef> f = fs->WithFid(
-        h->inode, fs->PickChannel(), [&](const FidRef& d) { return fs->OpenClone(d, flags); });
+    absl::StatusOr<FidRef> f = fs->WithFid(h->inode, fs->PickChannel(), [&](const FidRef& d) {
+      return fs->OpenClone(d, h->inode->qid_path, flags);
+    });
     if (!f.ok()) return f.status();
     h->fid = *f;
     h->deferred = false;
