@@ -14,7 +14,7 @@
 namespace p9::fuse {
 
 enum class Transport { kRdma, kTcp };
-enum class AccessMode { kClient, kUser, kUid };
+enum class AccessMode { kClient, kUser, kUid, kAny };
 enum class CacheMode { kNone, kLoose, kReadonly };
 // How the mount proves who it is to the server before attaching.
 enum class AuthMode { kNone, kMunge };
@@ -99,6 +99,12 @@ uint16_t DefaultPort(Transport t);
 // The log level the daemon runs at: loglevel= if given, else from debug
 // and -v.
 LogLevel EffectiveLogLevel(const MountOptions& opts);
+
+// Whether the kernel must check permissions with the mode bits
+// (default_permissions): only with access=client, where the server sees one
+// identity for every local user. access=user and access=any leave it to
+// the server; access=UID admits one user only (Filesystem::Allowed).
+bool ImpliesDefaultPermissions(AccessMode a);
 
 // The -o string handed to fuse_session_new: fsname, subtype and the
 // pass-through flags. `force_default_permissions` adds default_permissions.
