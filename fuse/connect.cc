@@ -130,6 +130,15 @@ RecoveryOptions Recovery(const MountOptions& o, const Connection& conn, SessionO
 
 }  // namespace
 
+absl::StatusOr<Qid> AttachUser(Session& s, uint32_t fid, const MountOptions& o, uint32_t uid) {
+  Identity who;
+  who.uname = UserName(uid);
+  if (who.uname.empty()) who.uname = absl::StrCat(uid);
+  who.n_uname = uid;
+  who.uid = uid;
+  return AttachRoot(s, fid, o, who);
+}
+
 Identity ResolveIdentity(const MountOptions& o) {
   Identity id;
   if (o.access == AccessMode::kUid) {

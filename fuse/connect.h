@@ -35,6 +35,11 @@ struct Connection {
   uint16_t port = 0;
 };
 
+// access=user: Tattach of `opts.export_path` on `fid` as local user `uid`
+// (n_uname = uid, uname from the password database, else the number),
+// after the same Tauth as the mount's own attach with auth=munge.
+absl::StatusOr<Qid> AttachUser(Session& s, uint32_t fid, const MountOptions& opts, uint32_t uid);
+
 // Connects every queue and attaches `opts.export_path`. Fails with a
 // one-line, user-facing message; nothing is left open on failure.
 absl::StatusOr<Connection> ConnectAndAttach(const MountOptions& opts, const Identity& who);

@@ -109,14 +109,17 @@ void Destroy(void* userdata) {
 namespace {
 
 // Counted<Op, Fn>::Call: the FUSE operation Fn, counted as Op in the
-// mount's OpCounters first. Deduces Fn's parameter list, so the table below
-// stays one line per operation.
+// mount's OpCounters first, run as its caller's principal. Deduces Fn's parameter list, so the
+// table below stays one line per operation.
 template <FuseOp Op, auto Fn>
 struct Counted;
 template <FuseOp Op, typename... Args, void (*Fn)(fuse_req_t, Args...)>
 struct Counted<Op, Fn> {
   static void Call(fuse_req_t req, Args... args) {
-    ops::Fs(req)->op_counts.Count(Op);
+    Filesystem* fs = ops::Fs(req);
+    fs->op_counts.Count(Op);
+    // access=user: the caller's own attach for every fid this request uses.
+    PrincipalScope as(fs->PrincipalFor(req));
     Fn(req, args...);
   }
 };
