@@ -400,7 +400,9 @@ absl::StatusOr<MountOptions> ParseCommandLine(const std::vector<std::string>& ar
   return o;
 }
 
-bool ImpliesDefaultPermissions(AccessMode a) { return a == AccessMode::kClient; }
+bool ImpliesDefaultPermissions(AccessMode a) {
+  return a == AccessMode::kClient || a == AccessMode::kUser;
+}
 
 std::string FuseOptionString(const MountOptions& opts, bool force_default_permissions) {
   std::vector<std::string> parts;
@@ -445,9 +447,10 @@ Also runs as the mount(8) helper: mount -t 9prdma HOST:/EXPORT MOUNTPOINT.
   access=UID       one attach as numeric UID; other local users get EACCES
                    (implies allow_other when UID is not the mounting user)
   access=user      one attach per local user (n_uname = their uid, made on
-                   their first request); the server checks permissions as
-                   that user and new files are theirs. Other users than
-                   the mounting one need allow_other
+                   their first request): the server acts as that user and
+                   new files are theirs; the kernel checks the mode bits
+                   too, as v9fs does (implies default_permissions). Other
+                   users than the mounting one need allow_other
   access=any       one attach as uname; no client-side permission checks:
                    the server decides as that one identity for every user
                    (other users than the mounting one need allow_other)

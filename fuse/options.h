@@ -101,9 +101,13 @@ uint16_t DefaultPort(Transport t);
 LogLevel EffectiveLogLevel(const MountOptions& opts);
 
 // Whether the kernel must check permissions with the mode bits
-// (default_permissions): only with access=client, where the server sees one
-// identity for every local user. access=user and access=any leave it to
-// the server; access=UID admits one user only (Filesystem::Allowed).
+// (default_permissions). access=client: the server sees one identity for
+// every local user. access=user: the server checks too, as each user, but
+// diod trusts a connection once root attached on it and then lets every
+// attach bypass DAC (np_setfsid, SRV_FLAGS_DAC_BYPASS), relying on the
+// client to check, as the kernel's v9fs does (generic_permission) in every
+// access mode. access=any leaves it to the server as the one attach
+// identity; access=UID admits one user only (Filesystem::Allowed).
 bool ImpliesDefaultPermissions(AccessMode a);
 
 // The -o string handed to fuse_session_new: fsname, subtype and the

@@ -141,7 +141,7 @@ TEST(ParseCommandLine, AccessModes) {
     bool default_permissions;
   };
   for (const Case& c : {Case{"access=client", AccessMode::kClient, "client", true},
-                        Case{"access=user", AccessMode::kUser, "user", false},
+                        Case{"access=user", AccessMode::kUser, "user", true},
                         Case{"access=any", AccessMode::kAny, "any", false},
                         Case{"access=0", AccessMode::kUid, "uid", false}}) {
     auto o = Parse({"-o", c.opt, "h:/e", "/m"});
