@@ -163,7 +163,10 @@ uint32_t Filesystem::fuse_max_write() const { return WholePages(max_write()); }
 
 int Filesystem::PrincipalFor(fuse_req_t req) {
   if (config_.access != AccessMode::kUser) return 0;
-  const uint32_t uid = fuse_req_ctx(req)->uid;
+  return PrincipalOf(fuse_req_ctx(req)->uid);
+}
+
+int Filesystem::PrincipalOf(uint32_t uid) {
   if (uid == config_.attach_uid) return 0;
   MutexLock lock(&principals_mu_);
   auto [it, added] = principal_of_uid_.try_emplace(uid, static_cast<int>(principal_uids_.size()));

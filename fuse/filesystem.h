@@ -120,6 +120,8 @@ class Filesystem {
   // uid's own (added on first use; its root is attached lazily by FidOn);
   // otherwise, or for the mount's own uid, 0.
   int PrincipalFor(fuse_req_t req);
+  // The principal of local user `uid` (access=user), added on first use.
+  int PrincipalOf(uint32_t uid);
   // The current principal's fid of the inode on channel c, walked from its
   // parent's fid on c if it has none yet (for the root of a principal other
   // than 0: attached, again after each reconnect).
