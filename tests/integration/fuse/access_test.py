@@ -38,6 +38,16 @@ READ_PROBE = ("import errno, sys\n"
               "except OSError as e:\n"
               "    print(errno.errorcode[e.errno], end='')\n")
 
+# Run as a user: creates a file, unlinks it while open, reads it back and
+# counts what the directory argv[2] then holds.
+UNLINK_OPEN_PROBE = ("import os, sys\n"
+                     "with open(sys.argv[1], 'w+') as f:\n"
+                     "    f.write('still here')\n"
+                     "    f.flush()\n"
+                     "    os.unlink(sys.argv[1])\n"
+                     "    f.seek(0)\n"
+                     "    print(f.read(), len(os.listdir(sys.argv[2])), end='')\n")
+
 
 def as_user(u, argv):
     return subprocess.run(["setpriv", f"--reuid={u.pw_uid}", f"--regid={u.pw_gid}",
@@ -154,6 +164,16 @@ class Access(unittest.TestCase):
         # A cannot create in B's directory (0755 after B's umask 022).
         self.assertNotEqual(create_as(A, m.path(shared, "bdir", "x"), "x")[0], 0)
         self.assertFalse(os.path.exists(os.path.join(SERVER.export, shared, "bdir", "x")))
+
+        # A file unlinked while open goes to the hidden directory as its
+        # user (who can write there: it is sticky and world-writable), is
+        # still readable through the descriptor, and goes on close.
+        hidden = os.path.join(SERVER.export, ".9prdma-unlinked")
+        r = as_user(A, [sys.executable, "-c", UNLINK_OPEN_PROBE, m.path(shared, "gone"), hidden])
+        self.assertEqual(r.stdout, "still here 1", r.stderr)
+        self.assertEqual(os.stat(hidden).st_mode & 0o7777, 0o1777)
+        self.assertTrue(wait_for(lambda: os.listdir(hidden) == [], 5), os.listdir(hidden))
+        self.assertFalse(os.path.exists(os.path.join(SERVER.export, shared, "gone")))
 
         # One attach per user and queue used: root's on both queues at
         # mount time, then A's and B's (on the queue(s) their requests took).
