@@ -130,6 +130,26 @@ RecoveryOptions Recovery(const MountOptions& o, const Connection& conn, SessionO
 
 }  // namespace
 
+absl::StatusOr<Qid> AttachUser(Session& s, uint32_t fid, const MountOptions& o, uint32_t uid) {
+  Identity who;
+  who.uname = UserName(uid);
+  if (who.uname.empty()) who.uname = absl::StrCat(uid);
+  who.n_uname = uid;
+  who.uid = uid;
+  if (o.auth == AuthMode::kMunge && uid != geteuid()) {
+    // Our MUNGE credential names our own uid, and diod refuses it for any
+    // other user ("does not authenticate uid"). diod instead trusts a
+    // connection whose earlier attach authenticated root (or this very
+    // user), which the mount's own attach did on this connection, again
+    // after every reconnect before any of these: attach without Tauth, as
+    // the kernel client does on a connection diodmount authenticated.
+    MountOptions trusted = o;
+    trusted.auth = AuthMode::kNone;
+    return AttachRoot(s, fid, trusted, who);
+  }
+  return AttachRoot(s, fid, o, who);
+}
+
 Identity ResolveIdentity(const MountOptions& o) {
   Identity id;
   if (o.access == AccessMode::kUid) {

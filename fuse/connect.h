@@ -35,6 +35,12 @@ struct Connection {
   uint16_t port = 0;
 };
 
+// access=user: Tattach of `opts.export_path` on `fid` as local user `uid`
+// (n_uname = uid, uname from the password database, else the number).
+// With auth=munge: after a Tauth when our credential is that user's, else
+// on the strength of the connection's authenticated attach (see .cc).
+absl::StatusOr<Qid> AttachUser(Session& s, uint32_t fid, const MountOptions& opts, uint32_t uid);
+
 // Connects every queue and attaches `opts.export_path`. Fails with a
 // one-line, user-facing message; nothing is left open on failure.
 absl::StatusOr<Connection> ConnectAndAttach(const MountOptions& opts, const Identity& who);

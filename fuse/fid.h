@@ -68,8 +68,16 @@ class Fid {
   // when session->epoch() was `epoch` (read before the request was sent, so
   // a reconnect in between makes the fid look stale, never the reverse).
   // With a clunker the Tclunk is sent from its thread, else synchronously.
-  Fid(Session* session, int channel, uint32_t fid, uint64_t epoch, Clunker* clunker = nullptr)
-      : session_(session), channel_(channel), fid_(fid), epoch_(epoch), clunker_(clunker) {}
+  // `principal`: whose attach the fid descends from (access=user; 0 is the
+  // mount's own attach, see Filesystem::FidIndex).
+  Fid(Session* session, int channel, uint32_t fid, uint64_t epoch, Clunker* clunker = nullptr,
+      int principal = 0)
+      : session_(session),
+        channel_(channel),
+        fid_(fid),
+        epoch_(epoch),
+        clunker_(clunker),
+        principal_(principal) {}
   // Clunks the fid unless MarkGone() was called.
   ~Fid();
   Fid(const Fid&) = delete;
@@ -79,6 +87,7 @@ class Fid {
   int channel() const { return channel_; }
   uint32_t num() const { return fid_; }
   uint64_t epoch() const { return epoch_; }
+  int principal() const { return principal_; }
   // False once the connection the fid was made on has been replaced: the
   // server no longer knows it, and its owner must walk or open a new one.
   bool current() const { return epoch_ == kEveryEpoch || epoch_ == session_->epoch(); }
@@ -92,6 +101,7 @@ class Fid {
   const uint32_t fid_;
   const uint64_t epoch_;
   Clunker* const clunker_;
+  const int principal_;
   // Set by the one thread that removes through this fid, read by the
   // destructor after the last reference (shared_ptr release/acquire orders it).
   std::atomic<bool> gone_{false};

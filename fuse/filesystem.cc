@@ -47,7 +47,15 @@ uint64_t RandomNonce() {
   return v;
 }
 
+thread_local int current_principal = 0;
+
 }  // namespace
+
+PrincipalScope::PrincipalScope(int principal) : saved_(current_principal) {
+  current_principal = principal;
+}
+PrincipalScope::~PrincipalScope() { current_principal = saved_; }
+int PrincipalScope::current() { return current_principal; }
 
 bool IsStale(const absl::Status& s) {
   int e = ToErrno(s);
@@ -71,6 +79,8 @@ Filesystem::Filesystem(std::vector<std::unique_ptr<Session>> sessions,
     }
   }
   table_ = std::make_unique<InodeTable>(root_qid.path, std::move(root));
+  MutexLock lock(&principals_mu_);
+  principal_uids_.push_back(config_.attach_uid);
 }
 
 Filesystem::~Filesystem() { Shutdown(); }
@@ -142,15 +152,65 @@ uint32_t WholePages(uint32_t n) {
 uint32_t Filesystem::fuse_max_read() const { return WholePages(max_read()); }
 uint32_t Filesystem::fuse_max_write() const { return WholePages(max_write()); }
 
+int Filesystem::PrincipalFor(fuse_req_t req) {
+  if (config_.access != AccessMode::kUser) return 0;
+  return PrincipalOf(fuse_req_ctx(req)->uid);
+}
+
+int Filesystem::PrincipalOf(uint32_t uid) {
+  if (uid == config_.attach_uid) return 0;
+  MutexLock lock(&principals_mu_);
+  auto [it, added] = principal_of_uid_.try_emplace(uid, static_cast<int>(principal_uids_.size()));
+  if (added) principal_uids_.push_back(uid);
+  return it->second;
+}
+
+absl::StatusOr<FidRef> Filesystem::AttachPrincipal(int p, int c) {
+  uint32_t uid;
+  {
+    MutexLock lock(&principals_mu_);
+    uid = principal_uids_[static_cast<size_t>(p)];
+  }
+  if (!config_.attach_user) return ErrnoError(EACCES, "no per-user attach configured");
+  Session* s = session(c);
+  uint32_t nf = s->AllocFid();
+  // Read before the request, as for a walk: a reconnect in between makes
+  // the new fid look stale, and the next use attaches again.
+  uint64_t epoch = s->epoch();
+  absl::StatusOr<Qid> q = config_.attach_user(*s, nf, uid);
+  if (!q.ok()) {
+    s->FreeFid(nf);
+    P9_LOG(kWarning, "access=user: attach as uid %u refused: %s", uid, q.status().ToString());
+    return q.status();
+  }
+  auto f = std::make_shared<Fid>(s, c, nf, epoch, &clunker_, p);
+  InodeRef root = table_->root();
+  if (q->path != root->qid_path) {
+    return ErrnoError(ESTALE, absl::StrFormat("uid %u attached to another root", uid));
+  }
+  P9_LOG(kInfo, "access=user: uid %u attached on queue %d (fid %u)", uid, c, nf);
+  FidRef old;  // released after the lock (its clunk is queued)
+  MutexLock lock(&root->mu);
+  FidRef& slot = root->FidAt(FidIndex(p, c));
+  if (slot == nullptr || !slot->current()) {
+    old = std::move(slot);
+    slot = std::move(f);
+  }
+  return slot;
+}
+
 absl::StatusOr<FidRef> Filesystem::FidOn(const InodeRef& inode, int c) {
+  const int p = PrincipalScope::current();
+  const size_t i = FidIndex(p, c);
   std::vector<Inode::Link> links;
   {
     MutexLock lock(&inode->mu);
-    const FidRef& f = inode->fids[static_cast<size_t>(c)];
+    const FidRef& f = inode->FidAt(i);
     // A fid from a connection that has been replaced is walked again.
     if (f != nullptr && f->current()) return f;
     links = inode->links;
   }
+  if (p != 0 && inode->ino == kRootIno) return AttachPrincipal(p, c);
   absl::Status last = ErrnoError(ESTALE, "no path left to walk to this file");
   for (const Inode::Link& l : links) {
     absl::StatusOr<FidRef> pf = FidOn(l.dir, c);
@@ -168,7 +228,7 @@ absl::StatusOr<FidRef> Filesystem::FidOn(const InodeRef& inode, int c) {
       continue;
     }
     MutexLock lock(&inode->mu);
-    FidRef& slot = inode->fids[static_cast<size_t>(c)];
+    FidRef& slot = inode->FidAt(i);
     FidRef old;  // released after the lock (its clunk is queued)
     if (slot == nullptr || !slot->current()) {
       old = std::move(slot);
@@ -183,7 +243,9 @@ absl::StatusOr<FidRef> Filesystem::AnyFid(const InodeRef& inode, int preferred) 
   absl::StatusOr<FidRef> f = FidOn(inode, preferred);
   if (f.ok()) return f;
   MutexLock lock(&inode->mu);
-  for (const FidRef& g : inode->fids) {
+  const int p = PrincipalScope::current();
+  for (int c = 0; c < channels(); ++c) {
+    const FidRef& g = inode->FidAt(FidIndex(p, c));
     if (g != nullptr && g->current()) return g;
   }
   return f.status();
@@ -203,7 +265,7 @@ void Filesystem::DropFid(const InodeRef& inode, const FidRef& stale) {
   if (inode->ino == kRootIno || stale == nullptr) return;
   FidRef old;
   MutexLock lock(&inode->mu);
-  FidRef& slot = inode->fids[static_cast<size_t>(stale->channel())];
+  FidRef& slot = inode->FidAt(FidIndex(*stale));
   if (slot == stale) old = std::move(slot);
   // `old` is clunked after the lock is released (declared before it).
 }
@@ -252,7 +314,7 @@ absl::StatusOr<std::pair<FidRef, Qid>> Filesystem::WalkName(const FidRef& dir,
     s->FreeFid(nf);
     return q.status();
   }
-  auto f = std::make_shared<Fid>(s, dir->channel(), nf, epoch, &clunker_);
+  auto f = std::make_shared<Fid>(s, dir->channel(), nf, epoch, &clunker_, dir->principal());
   if (q->size() != 1) return ErrnoError(EIO, "Rwalk returned no qid");
   return std::make_pair(std::move(f), q->front());
 }
@@ -266,7 +328,7 @@ absl::StatusOr<FidRef> Filesystem::Clone(const FidRef& f) {
     s->FreeFid(nf);
     return q.status();
   }
-  return std::make_shared<Fid>(s, f->channel(), nf, epoch, &clunker_);
+  return std::make_shared<Fid>(s, f->channel(), nf, epoch, &clunker_, f->principal());
 }
 
 absl::StatusOr<FidRef> Filesystem::OpenClone(const FidRef& f, uint64_t qid_path, uint32_t flags,
@@ -445,7 +507,7 @@ InodeRef Filesystem::EnterInode(const InodeRef& parent, const std::string& name,
     // The freshest walk wins: on a path-based server an older fid may name
     // an old path of this file.
     if (f != nullptr) {
-      FidRef& slot = inode->fids[static_cast<size_t>(f->channel())];
+      FidRef& slot = inode->FidAt(FidIndex(*f));
       old = std::move(slot);
       slot = f;
     }
@@ -494,7 +556,9 @@ uint32_t Filesystem::CallerGid(fuse_req_t req) const { return fuse_req_ctx(req)-
 
 void Filesystem::FixOwner(fuse_req_t req, const FidRef& parent_fid, const FidRef& f,
                           Rgetattr* attr) {
-  if (config_.access == AccessMode::kUid || config_.attach_uid != 0) return;
+  // access=user: the server created it as the caller already; access=any:
+  // it belongs to the one attach identity, as with the kernel's client.
+  if (config_.access != AccessMode::kClient || config_.attach_uid != 0) return;
   const fuse_ctx* ctx = fuse_req_ctx(req);
   if (ctx->uid == attr->uid && ctx->gid == attr->gid) return;
   uint32_t gid = ctx->gid;
@@ -541,9 +605,20 @@ absl::StatusOr<InodeRef> Filesystem::SillyDir() {
   if (!rf.ok()) return rf.status();
   absl::StatusOr<std::pair<FidRef, Qid>> w = WalkName(*rf, kSillyDirName);
   if (!w.ok() && ToErrno(w.status()) == ENOENT) {
-    absl::StatusOr<Qid> made = (*rf)->session()->Mkdir((*rf)->num(), kSillyDirName, 0700, 0);
+    // access=user: every user renames their own files in, as themself;
+    // sticky, so none can remove another's (chmod too: the server's umask).
+    const bool shared = config_.access == AccessMode::kUser;
+    const uint32_t mode = shared ? 01777 : 0700;
+    absl::StatusOr<Qid> made = (*rf)->session()->Mkdir((*rf)->num(), kSillyDirName, mode, 0);
     if (!made.ok() && ToErrno(made.status()) != EEXIST) return made.status();
     w = WalkName(*rf, kSillyDirName);
+    if (made.ok() && shared && w.ok()) {
+      Tsetattr set;
+      set.fid = w->first->num();
+      set.valid = kSetattrMode;
+      set.mode = mode;
+      (void)w->first->session()->Setattr(set);
+    }
   }
   if (!w.ok()) return w.status();
   if (!(w->second.type & kQtDir)) return ErrnoError(ENOTDIR, kSillyDirName);
@@ -552,7 +627,8 @@ absl::StatusOr<InodeRef> Filesystem::SillyDir() {
   {
     MutexLock dl(&dir->mu);
     dir->AddLink(root, kSillyDirName);
-    dir->fids[0] = std::move(w->first);
+    const size_t i = FidIndex(*w->first);
+    dir->FidAt(i) = std::move(w->first);
   }
   silly_dir_ = dir;
   return dir;

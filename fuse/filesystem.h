@@ -7,10 +7,12 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -41,6 +43,29 @@ struct FsConfig {
   // n_uname the sessions attached with (kNoUid if only a name was sent).
   uint32_t attach_uid = kNoUid;
   bool read_only = false;
+  // access=user: Tattach (auth included) of the export root on `fid` as
+  // local user `uid`. Lives with the connection code, which knows the
+  // export, the auth mode and the password database.
+  std::function<absl::StatusOr<Qid>(Session& s, uint32_t fid, uint32_t uid)> attach_user;
+};
+
+// The principal whose fids this thread's requests use: 0, the mount's own
+// attach, except while a FUSE request of another user is served with
+// access=user (the op wrapper in ops_table.cc sets the caller's). Every
+// operation reaches fids through helpers several calls deep (FidOn, AnyFid,
+// WithFid, SillyDir); a thread-local reaches them all without threading a
+// parameter through each. FUSE serves a request on one thread from start
+// to reply, and nothing here hands work to another thread that walks fids.
+class PrincipalScope {
+ public:
+  explicit PrincipalScope(int principal);
+  ~PrincipalScope();
+  PrincipalScope(const PrincipalScope&) = delete;
+  PrincipalScope& operator=(const PrincipalScope&) = delete;
+  static int current();
+
+ private:
+  int saved_;
 };
 
 // FUSE timeouts and open flags for the cache mode (cache/policy.h).
@@ -82,10 +107,24 @@ class Filesystem {
   uint32_t fuse_max_write() const;
 
   // --- Fids of inodes.
-  // The inode's fid on channel c, walked from its parent's fid on c if it
-  // has none yet.
+  // Where an inode keeps principal p's fid on channel c (Inode::fids).
+  size_t FidIndex(int principal, int c) const {
+    return static_cast<size_t>(principal) * static_cast<size_t>(channels()) +
+           static_cast<size_t>(c);
+  }
+  size_t FidIndex(const Fid& f) const { return FidIndex(f.principal(), f.channel()); }
+  // The principal of the request's caller: with access=user, the caller's
+  // uid's own (added on first use; its root is attached lazily by FidOn);
+  // otherwise, or for the mount's own uid, 0.
+  int PrincipalFor(fuse_req_t req);
+  // The principal of local user `uid` (access=user), added on first use.
+  int PrincipalOf(uint32_t uid);
+  // The current principal's fid of the inode on channel c, walked from its
+  // parent's fid on c if it has none yet (for the root of a principal other
+  // than 0: attached, again after each reconnect).
   absl::StatusOr<FidRef> FidOn(const InodeRef& inode, int c);
-  // FidOn(preferred), else a fid the inode already has on another channel.
+  // FidOn(preferred), else a fid the inode already has on another channel
+  // (the current principal's).
   absl::StatusOr<FidRef> AnyFid(const InodeRef& inode, int preferred);
   // Forgets `stale` if it is still the inode's fid on its channel.
   void DropFid(const InodeRef& inode, const FidRef& stale);
@@ -237,6 +276,13 @@ class Filesystem {
   Mutex silly_mu_;
   InodeRef silly_dir_ ABSL_GUARDED_BY(silly_mu_);
   mutable std::atomic<int> next_thread_channel_{0};
+  // access=user: principal p attaches as principal_uids_[p]; [0] is the
+  // mount's own attach (attach_uid), which the sessions restore themselves.
+  Mutex principals_mu_;
+  std::vector<uint32_t> principal_uids_ ABSL_GUARDED_BY(principals_mu_);
+  std::unordered_map<uint32_t, int> principal_of_uid_ ABSL_GUARDED_BY(principals_mu_);
+  // Attaches principal p's root on channel c and makes it the root's fid.
+  absl::StatusOr<FidRef> AttachPrincipal(int p, int c);
   std::atomic<bool> shut_down_{false};
 };
 
@@ -256,9 +302,9 @@ auto Filesystem::WithFid(const InodeRef& inode, int c, F&& fn) -> decltype(fn(Fi
   auto r = fn(*f);
   const absl::Status& st = internal::StatusOf(r);
   if (RecoverFrom(st, *f)) {
-    // The root's fid is attached again with the connection; others are
-    // walked again from it.
-    if (inode->ino == kRootIno) return fn(*f);
+    // The mount's own root fid is attached again with the connection;
+    // other fids (a principal's root too) are made again below.
+    if (inode->ino == kRootIno && (*f)->epoch() == kEveryEpoch) return fn(*f);
   } else if (!IsStale(st) || inode->ino == kRootIno) {
     return r;
   }

@@ -78,8 +78,15 @@ class Inode {
   // Forgets (dir, name); true if it was known.
   bool RemoveLink(const Inode* dir, const std::string& name) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   // One fid per channel, made on demand; null = none yet (or dropped after
-  // a rename made it stale on a path-based server).
+  // a rename made it stale on a path-based server). With access=user, one
+  // such row per principal: indexed by Filesystem::FidIndex.
   std::vector<FidRef> fids ABSL_GUARDED_BY(mu);
+  // fids[i], grown on demand (a principal's first request adds its row).
+  // The reference is valid only until the next growth: use it under mu.
+  FidRef& FidAt(size_t i) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    if (i >= fids.size()) fids.resize(i + 1);
+    return fids[i];
+  }
   // Opened fids of the regular-file handles open on this inode; getattr and
   // setattr fall back to them when the path-walked fid no longer resolves.
   std::vector<FidRef> open_fids ABSL_GUARDED_BY(mu);

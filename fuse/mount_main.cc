@@ -200,6 +200,11 @@ int RunMount(const MountOptions& o, const std::string& mountpoint, Reporter* rep
   cfg.access_uid = o.access_uid;
   cfg.attach_uid = who.uid;
   cfg.read_only = o.read_only;
+  if (o.access == AccessMode::kUser) {
+    cfg.attach_user = [o](Session& s, uint32_t fid, uint32_t uid) {
+      return AttachUser(s, fid, o, uid);
+    };
+  }
   auto fs =
       std::make_unique<Filesystem>(std::move(conn->sessions), conn->root_fids, conn->root_qid, cfg);
   // Known root attributes and statistics let umount(8) stat and statfs the
@@ -207,9 +212,7 @@ int RunMount(const MountOptions& o, const std::string& mountpoint, Reporter* rep
   (void)fs->GetattrInode(fs->inodes().root(), 0, nullptr);
   (void)fs->Statfs(fs->inodes().root(), 0);
 
-  // access=client (and user, for now): one identity on the server, so the
-  // kernel must check permissions against the mode bits.
-  bool force_dp = o.access != AccessMode::kUid;
+  bool force_dp = ImpliesDefaultPermissions(o.access);
   std::string fuse_opts =
       absl::StrCat(FuseOptionString(o, force_dp), ",max_read=", fs->fuse_max_read());
   std::vector<std::string> argv_s = {kProg, "-o", fuse_opts};
@@ -322,11 +325,9 @@ int Main(int argc, char** argv) {
     return kExitUsage;
   }
 
-  if (o.access == AccessMode::kUser) {
-    P9_LOG(kWarning,
-           "access=user: per-user attach is not implemented yet; behaving like access=client "
-           "(one attach as \"%s\", permissions checked by the kernel)",
-           ResolveIdentity(o).uname);
+  if (o.access == AccessMode::kUser && !o.allow_other) {
+    // FUSE itself admits only the mounting user then: one attach in use.
+    P9_LOG(kWarning, "access=user without allow_other: only the mounting user can use the mount");
   }
   if (!o.ignored_options.empty()) {
     P9_LOG(kInfo, "ignored options: %s", absl::StrJoin(o.ignored_options, ","));

@@ -58,7 +58,10 @@ size_t AddPlusEntries(fuse_req_t req, Filesystem* fs, const InodeRef& dir,
     }
   }
   const int first = fs->PickChannel();
+  // The pool's threads walk with the caller's fids (access=user).
+  const int principal = PrincipalScope::current();
   fs->work_pool().Run(to_walk.size(), [&](size_t j) {
+    PrincipalScope as(principal);
     const size_t k = to_walk[j];
     const int c =
         static_cast<int>((static_cast<size_t>(first) + j) % static_cast<size_t>(fs->channels()));

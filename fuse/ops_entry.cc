@@ -108,7 +108,7 @@ bool SillyRename(Filesystem* fs, const InodeRef& dir, const FidRef& dir_fid,
       for (FidRef& g : target->fids) {
         if (g != nullptr) old.push_back(std::move(g));
       }
-      target->fids[static_cast<size_t>(f->channel())] = f;
+      target->FidAt(fs->FidIndex(*f)) = f;
       remove_now = target->open_fids.empty();
     }
   }
@@ -396,7 +396,7 @@ void Rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newp
         for (FidRef& g : moved->fids) {
           if (g != nullptr) old.push_back(std::move(g));
         }
-        if (fid_moved) moved->fids[static_cast<size_t>(w->first->channel())] = w->first;
+        if (fid_moved) moved->FidAt(fs->FidIndex(*w->first)) = w->first;
       }
       if (moved->is_dir()) fs->InvalidateBelow(moved);
     }

@@ -149,8 +149,8 @@ void Changed(Filesystem* fs, Args... args) {
 }
 
 // Counted<Op, Fn>::Call: the FUSE operation Fn, counted as Op in the
-// mount's OpCounters first. Deduces Fn's parameter list, so the table below
-// stays one line per operation.
+// mount's OpCounters first, run as its caller's principal. Deduces Fn's parameter list, so the
+// table below stays one line per operation.
 template <FuseOp Op, auto Fn>
 struct Counted;
 template <FuseOp Op, typename... Args, void (*Fn)(fuse_req_t, Args...)>
@@ -158,6 +158,8 @@ struct Counted<Op, Fn> {
   static void Call(fuse_req_t req, Args... args) {
     Filesystem* fs = ops::Fs(req);  // req is gone once Fn replied
     fs->op_counts.Count(Op);
+    // access=user: the caller's own attach for every fid this request uses.
+    PrincipalScope as(fs->PrincipalFor(req));
     Changed<Op>(fs, args...);
     Fn(req, args...);
     Changed<Op>(fs, args...);

@@ -155,11 +155,13 @@ absl::Status ApplyOne(absl::string_view opt, MountOptions* o) {
       o->access = AccessMode::kClient;
     } else if (value == "user") {
       o->access = AccessMode::kUser;
+    } else if (value == "any") {
+      o->access = AccessMode::kAny;
     } else if (ParseUnsigned(value, UINT32_MAX - 1, &uid)) {
       o->access = AccessMode::kUid;
       o->access_uid = static_cast<uint32_t>(uid);
     } else {
-      return Bad(absl::StrCat("access=", value, ": must be client, user or a numeric uid"));
+      return Bad(absl::StrCat("access=", value, ": must be client, user, any or a numeric uid"));
     }
     return absl::OkStatus();
   }
@@ -282,6 +284,8 @@ const char* AccessModeName(AccessMode a) {
       return "user";
     case AccessMode::kUid:
       return "uid";
+    case AccessMode::kAny:
+      return "any";
   }
   return "?";
 }
@@ -402,6 +406,10 @@ absl::StatusOr<MountOptions> ParseCommandLine(const std::vector<std::string>& ar
   return o;
 }
 
+bool ImpliesDefaultPermissions(AccessMode a) {
+  return a == AccessMode::kClient || a == AccessMode::kUser;
+}
+
 std::string FuseOptionString(const MountOptions& opts, bool force_default_permissions) {
   std::vector<std::string> parts;
   // The source shows in /proc/mounts and df; commas would split the option.
@@ -444,8 +452,14 @@ Also runs as the mount(8) helper: mount -t 9prdma HOST:/EXPORT MOUNTPOINT.
                    the mode bits (implies default_permissions) [default]
   access=UID       one attach as numeric UID; other local users get EACCES
                    (implies allow_other when UID is not the mounting user)
-  access=user      accepted, but per-user attach is not implemented yet: it
-                   behaves exactly like access=client (a warning is logged)
+  access=user      one attach per local user (n_uname = their uid, made on
+                   their first request): the server acts as that user and
+                   new files are theirs; the kernel checks the mode bits
+                   too, as v9fs does (implies default_permissions). Other
+                   users than the mounting one need allow_other
+  access=any       one attach as uname; no client-side permission checks:
+                   the server decides as that one identity for every user
+                   (other users than the mounting one need allow_other)
   auth=munge       authenticate with a MUNGE credential of the mounting
                    user (Tauth, as diod requires unless run with -n);
                    needs munged running here and sharing the server's key

@@ -15,7 +15,7 @@
 namespace p9::fuse {
 
 enum class Transport { kRdma, kTcp };
-enum class AccessMode { kClient, kUser, kUid };
+enum class AccessMode { kClient, kUser, kUid, kAny };
 using cache::CacheMode;
 using cache::CacheModeName;
 // How the mount proves who it is to the server before attaching.
@@ -105,6 +105,16 @@ uint16_t DefaultPort(Transport t);
 // The log level the daemon runs at: loglevel= if given, else from debug
 // and -v.
 LogLevel EffectiveLogLevel(const MountOptions& opts);
+
+// Whether the kernel must check permissions with the mode bits
+// (default_permissions). access=client: the server sees one identity for
+// every local user. access=user: the server checks too, as each user, but
+// diod trusts a connection once root attached on it and then lets every
+// attach bypass DAC (np_setfsid, SRV_FLAGS_DAC_BYPASS), relying on the
+// client to check, as the kernel's v9fs does (generic_permission) in every
+// access mode. access=any leaves it to the server as the one attach
+// identity; access=UID admits one user only (Filesystem::Allowed).
+bool ImpliesDefaultPermissions(AccessMode a);
 
 // The -o string handed to fuse_session_new: fsname, subtype and the
 // pass-through flags. `force_default_permissions` adds default_permissions.

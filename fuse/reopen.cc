@@ -16,6 +16,8 @@ namespace {
 absl::StatusOr<FidRef> Reopen(Filesystem* fs, const InodeRef& inode, const FidRef& old,
                               uint32_t flags) {
   int c = old->channel();
+  // As whoever opened it, whichever user's request finds it stale.
+  PrincipalScope as(old->principal());
   absl::StatusOr<FidRef> walked = fs->FidOn(inode, c);
   if (!walked.ok()) return walked.status();
   absl::StatusOr<FidRef> f = fs->OpenClone(*walked, inode->qid_path, flags);

@@ -133,6 +133,38 @@ TEST(ParseCommandLine, BadValues) {
   }
 }
 
+TEST(ParseCommandLine, AccessModes) {
+  struct Case {
+    const char* opt;
+    AccessMode mode;
+    const char* name;
+    bool default_permissions;
+  };
+  for (const Case& c : {Case{"access=client", AccessMode::kClient, "client", true},
+                        Case{"access=user", AccessMode::kUser, "user", true},
+                        Case{"access=any", AccessMode::kAny, "any", false},
+                        Case{"access=0", AccessMode::kUid, "uid", false}}) {
+    auto o = Parse({"-o", c.opt, "h:/e", "/m"});
+    ASSERT_TRUE(o.ok()) << c.opt << ": " << o.status();
+    EXPECT_EQ(o->access, c.mode) << c.opt;
+    EXPECT_STREQ(AccessModeName(o->access), c.name);
+    EXPECT_EQ(ImpliesDefaultPermissions(o->access), c.default_permissions) << c.opt;
+  }
+  // The last one given wins, as for every option.
+  auto o = Parse({"-o", "access=user,access=any", "h:/e", "/m"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->access, AccessMode::kAny);
+  o = Parse({"-o", "access=any", "-o", "access=user", "h:/e", "/m"});
+  ASSERT_TRUE(o.ok()) << o.status();
+  EXPECT_EQ(o->access, AccessMode::kUser);
+  for (const char* bad : {"access=", "access", "access=Any", "access=users", "access=-1"}) {
+    auto r = Parse({"-o", bad, "h:/e", "/m"});
+    EXPECT_FALSE(r.ok()) << bad;
+  }
+  EXPECT_EQ(Parse({"-o", "access=all", "h:/e", "/m"}).status().message(),
+            "access=all: must be client, user, any or a numeric uid");
+}
+
 TEST(ParseCommandLine, AuthMunge) {
   auto o = Parse({"-o", "auth=munge", "h:/e", "/m"});
   ASSERT_TRUE(o.ok()) << o.status();
@@ -159,7 +191,10 @@ TEST(ParseCommandLine, HelpAndVersionNeedNoArguments) {
   auto v = Parse({"--version"});
   ASSERT_TRUE(v.ok());
   EXPECT_TRUE(v->version);
-  EXPECT_NE(UsageText("mount.9prdma").find("access=user"), std::string::npos);
+  const std::string usage = UsageText("mount.9prdma");
+  EXPECT_NE(usage.find("access=user"), std::string::npos);
+  EXPECT_NE(usage.find("access=any"), std::string::npos);
+  EXPECT_EQ(usage.find("not implemented"), std::string::npos);
 }
 
 TEST(ParseCommandLine, LogLevel) {

@@ -91,6 +91,17 @@ TEST(UserMountPolicy, AccessForOneselfNeedsNoAllowOther) {
   EXPECT_FALSE(Accepted("access=1000", 1000, false).allow_other);
   EXPECT_FALSE(NeedsAllowOther(Parsed("access=client"), 1000));
   EXPECT_FALSE(NeedsAllowOther(Parsed("access=user"), 1000));
+  EXPECT_FALSE(NeedsAllowOther(Parsed("access=any"), 1000));
+}
+
+TEST(UserMountPolicy, AccessUserOrAnyForOthersStillNeedsFuseConf) {
+  // Neither implies allow_other; asking for it is checked as usual.
+  EXPECT_FALSE(Accepted("access=user", 0, false).allow_other);
+  EXPECT_FALSE(Accepted("access=any", 1000, false).allow_other);
+  EXPECT_EQ(Refused("access=user,allow_other", 1000, false),
+            "allow_other is not permitted for non-root users: /etc/fuse.conf lacks a "
+            "user_allow_other line");
+  EXPECT_TRUE(Accepted("access=user,allow_other", 0, false).allow_other);
 }
 
 }  // namespace

@@ -3,7 +3,7 @@
 the mount fails at once with one line naming munged; with munged (started
 here as user munge on its default socket, with the key the munge package
 made) the mount works, with several queues and across a server restart,
-and diod refuses a mount without auth=munge."""
+also with access=user, and diod refuses a mount without auth=munge."""
 
 import os
 import pwd
@@ -91,6 +91,35 @@ class Munge(unittest.TestCase):
         self.assertEqual(r.returncode, 32, r.stderr)
         self.assertIn("refused to attach", r.stderr)
         self.assertFalse(is_mounted(mnt))
+
+    def test_3_access_user(self):
+        # Our credential names root, which diod would not take for another
+        # user's Tauth; it trusts a connection root authenticated on
+        # instead, so each user's attach goes without one. After a restart
+        # the session authenticates root again before any of them.
+        if not munged_running():
+            start_munged()
+        m = Mount(SERVER, "auth=munge,access=user,allow_other,queues=2")
+        os.mkdir(m.export("u"))
+        os.chmod(m.export("u"), 0o1777)
+        nobody = pwd.getpwnam("nobody")
+
+        def create_as_nobody(name):
+            return subprocess.run(
+                ["setpriv", f"--reuid={nobody.pw_uid}", f"--regid={nobody.pw_gid}",
+                 "--clear-groups", "sh", "-c", f"echo {name} > {m.path('u', name)}"],
+                capture_output=True, text=True, timeout=60)
+
+        for name in ("before", "after"):
+            r = create_as_nobody(name)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            st = os.stat(m.export("u", name))
+            self.assertEqual((st.st_uid, st.st_gid), (nobody.pw_uid, nobody.pw_gid))
+            with open(m.path("u", name)) as f:
+                self.assertEqual(f.read(), f"{name}\n")
+            if name == "before":
+                SERVER.restart()
+        self.assertTrue(m.unmount())
 
 
 def main():
