@@ -393,7 +393,7 @@ def main():
                  "trans=T,cache=C`, `9prdma-rdma-wb` is `cache=loose,writeback_cache` over RDMA. Under TCG everything is 10–100× slower than on hardware, "
                  "so the sizes are small (%s files in the stat tree, %s MiB sequential file, "
                  "%s small files, %s files in the tarball, %s in the git repository, %s) to keep "
-                 "the guest part under 10 minutes; compare within a row only. %d runs. "
+                 "the guest part under 15 minutes; compare within a row only. %d runs. "
                  "Guest exit status %s." % (
                      genv.get("kernel", "?"), genv.get("vcpus", "?"),
                      " (the default, `--vm-smp`: on this shared 2-core host a second TCG vCPU "
