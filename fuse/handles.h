@@ -26,6 +26,11 @@ struct FileHandle {
   // Opened; replaced by OpenFidOf() after the connection it was opened on
   // was replaced.
   FidRef fid ABSL_GUARDED_BY(mu);
+  // Opened fids on the other channels, indexed by channel, made on first
+  // use (IoFidOf): reads and positional writes go out on the channel of the
+  // thread serving them, so a sequential reader's readahead requests spread
+  // over the queues.
+  std::vector<FidRef> channel_fids ABSL_GUARDED_BY(mu);
   // A lock this handle held was lost with a connection: every later
   // operation on it fails with EIO rather than run unprotected.
   bool lost ABSL_GUARDED_BY(mu) = false;

@@ -73,8 +73,6 @@ void Drop(Filesystem* fs, FileHandle* h) {
 }
 
 // The session a handle's I/O goes to (its channel never changes).
-Session* fs_session(FileHandle* h) { return CurrentFid(h)->session(); }
-
 // Tlock until it is granted, refused, or (if `wait`) interrupted.
 absl::StatusOr<bool> LockLoop(fuse_req_t req, const FidRef& f, uint8_t type, bool wait,
                               uint64_t start, uint64_t length, uint32_t pid) {
@@ -191,8 +189,7 @@ void Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info
   (void)ino;
   Run(req, "read", [&] {
     FileHandle* h = FileOf(fi);
-    Session* s = fs_session(h);
-    size_t chunk = s->max_read();
+    size_t chunk = Fs(req)->max_read();
     if (h->iounit != 0) chunk = std::min<size_t>(chunk, h->iounit);
     thread_local std::unique_ptr<uint8_t[]> buf;
     thread_local size_t cap = 0;
@@ -204,9 +201,9 @@ void Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info
     while (got < size) {
       size_t want = std::min(size - got, chunk);
       // A read is safe to repeat on a new connection.
-      absl::StatusOr<size_t> n = WithOpenFid(Fs(req), h, true, [&](const FidRef& f) {
-        return s->Read(f->num(), static_cast<uint64_t>(off) + got,
-                       absl::MakeSpan(buf.get() + got, want));
+      absl::StatusOr<size_t> n = WithIoFid(Fs(req), h, true, [&](const FidRef& f) {
+        return f->session()->Read(f->num(), static_cast<uint64_t>(off) + got,
+                                  absl::MakeSpan(buf.get() + got, want));
       });
       if (!n.ok()) {
         if (got > 0) break;
@@ -224,8 +221,7 @@ void Write(fuse_req_t req, fuse_ino_t ino, const char* data, size_t size, off_t 
   (void)ino;
   Run(req, "write", [&] {
     FileHandle* h = FileOf(fi);
-    Session* s = fs_session(h);
-    size_t chunk = s->max_write();
+    size_t chunk = Fs(req)->max_write();
     // A write at an offset stores the same bytes if repeated; an append
     // would add them twice.
     const bool repeatable = !(h->flags & O_APPEND);
@@ -234,9 +230,9 @@ void Write(fuse_req_t req, fuse_ino_t ino, const char* data, size_t size, off_t 
     size_t done = 0;
     while (done < size) {
       size_t want = std::min(size - done, chunk);
-      absl::StatusOr<uint32_t> n = WithOpenFid(Fs(req), h, repeatable, [&](const FidRef& f) {
-        return s->Write(f->num(), static_cast<uint64_t>(off) + done,
-                        absl::MakeConstSpan(p + done, want));
+      absl::StatusOr<uint32_t> n = WithIoFid(Fs(req), h, repeatable, [&](const FidRef& f) {
+        return f->session()->Write(f->num(), static_cast<uint64_t>(off) + done,
+                                   absl::MakeConstSpan(p + done, want));
       });
       if (!n.ok()) {
         if (done > 0) break;

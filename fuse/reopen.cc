@@ -76,4 +76,32 @@ absl::StatusOr<FidRef> OpenDirFidLocked(Filesystem* fs, DirHandle* h) {
   return f;
 }
 
+absl::StatusOr<FidRef> IoFidOf(Filesystem* fs, FileHandle* h, int c) {
+  // h->flags is set before the handle is published and never changes.
+  bool own = fs->channels() == 1 || (h->flags & O_APPEND) != 0;
+  if (!own) {
+    MutexLock lock(&h->mu);
+    own = h->fid->channel() == c || h->posix_locked || h->flocked || h->lost;
+    if (!own) {
+      if (h->channel_fids.empty()) h->channel_fids.resize(static_cast<size_t>(fs->channels()));
+      const FidRef& e = h->channel_fids[static_cast<size_t>(c)];
+      if (e != nullptr && e->current()) return e;
+    }
+  }
+  if (own) return OpenFidOf(fs, h);
+  // Opened without the handle's lock held (a round trip); if another thread
+  // opened one meanwhile, that one is kept and ours clunked.
+  const uint32_t flags =
+      OpenFlagsToDotl(h->flags & ~(O_CREAT | O_EXCL | O_TRUNC), /*create=*/false);
+  // As whoever opened the handle (access=user), like its own fid.
+  PrincipalScope as(CurrentFid(h)->principal());
+  absl::StatusOr<FidRef> f = fs->WithFid(
+      h->inode, c, [&](const FidRef& d) { return fs->OpenClone(d, h->inode->qid_path, flags); });
+  if (!f.ok()) return OpenFidOf(fs, h);
+  MutexLock lock(&h->mu);
+  FidRef& e = h->channel_fids[static_cast<size_t>(c)];
+  if (e == nullptr || !e->current()) e = *f;
+  return e;
+}
+
 }  // namespace p9::fuse

@@ -42,6 +42,27 @@ auto WithOpenFid(Filesystem* fs, FileHandle* h, bool repeatable, F&& fn) -> decl
   return fn(*again);
 }
 
+// The fid for a read or a positional write served on channel c: the
+// handle's own if it is on c, else one opened on c on first use (with the
+// handle's flags minus O_CREAT/O_EXCL/O_TRUNC). Appends and handles that
+// hold a lock keep to the handle's own fid (the order of appends, the
+// server's lock on that descriptor); so does a handle whose second open
+// fails (e.g. the file's mode changed since).
+absl::StatusOr<FidRef> IoFidOf(Filesystem* fs, FileHandle* h, int c);
+
+// WithOpenFid for reads and writes: on the calling thread's channel.
+template <typename F>
+auto WithIoFid(Filesystem* fs, FileHandle* h, bool repeatable, F&& fn) -> decltype(fn(FidRef{})) {
+  const int c = fs->PickChannel();
+  absl::StatusOr<FidRef> f = IoFidOf(fs, h, c);
+  if (!f.ok()) return f.status();
+  auto r = fn(*f);
+  if (!repeatable || !fs->RecoverFrom(internal::StatusOf(r), *f)) return r;
+  absl::StatusOr<FidRef> again = IoFidOf(fs, h, c);
+  if (!again.ok()) return r;
+  return fn(*again);
+}
+
 }  // namespace p9::fuse
 
 #endif  // P9_FUSE_REOPEN_H_

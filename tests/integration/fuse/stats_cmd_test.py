@@ -124,6 +124,43 @@ class Stats(unittest.TestCase):
         self.assertGreater(j["total"]["bytes_sent"], 20 * 65536 * 4 - 1)
         self.assertEqual(j["cache"], [])
 
+    def test_one_file_read_and_written_over_both_queues(self):
+        # One descriptor, four threads at disjoint offsets: the requests are
+        # served by FUSE threads of both queues, and each opens the file on
+        # its own queue (IoFidOf) instead of funnelling through the queue of
+        # the handle's first fid.
+        path = self.mount.path("spread.bin")
+        size, part = 16 << 20, 4 << 20
+        before = json.loads(run_stats("--json", self.mount.mountpoint).stdout)["queues"]
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            def writer(i):
+                block = bytes([i]) * 65536
+                for off in range(i * part, (i + 1) * part, len(block)):
+                    os.pwrite(fd, block, off)
+            def reader(i):
+                got = b""
+                while len(got) < part:
+                    chunk = os.pread(fd, 1 << 20, i * part + len(got))
+                    self.assertTrue(chunk)
+                    got += chunk
+                self.assertEqual(got, bytes([i]) * part)
+            for fn in (writer, reader):
+                ts = [threading.Thread(target=fn, args=(i,)) for i in range(4)]
+                for t in ts:
+                    t.start()
+                for t in ts:
+                    t.join()
+        finally:
+            os.close(fd)
+        time.sleep(1.5)
+        after = json.loads(run_stats("--json", self.mount.mountpoint).stdout)["queues"]
+        for q in (0, 1):
+            sent = after[q]["bytes_sent"] - before[q]["bytes_sent"]
+            got = after[q]["bytes_received"] - before[q]["bytes_received"]
+            self.assertGreater(sent, size // 16, f"queue {q} wrote little: {after}")
+            self.assertGreater(got, size // 16, f"queue {q} read little: {after}")
+
     def test_watch_refreshes_with_interval_rates(self):
         p = subprocess.Popen([stats_binary(), "stats", "-w", "1", self.mount.mountpoint],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
