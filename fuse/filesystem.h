@@ -20,6 +20,7 @@
 #include "absl/status/statusor.h"
 #include "cache/attr_cache.h"
 #include "cache/policy.h"
+#include "cache/xattr_absence.h"
 #include "client/errors.h"
 #include "client/messages.h"
 #include "client/mutex.h"
@@ -189,6 +190,13 @@ class Filesystem {
     if (inode != nullptr) AttrChanged(inode->qid_path);
   }
 
+  // Extended attributes known absent (see cache/xattr_absence.h).
+  cache::XattrAbsence& xattr_absence() { return xattr_absence_; }
+  const cache::XattrAbsence& xattr_absence() const { return xattr_absence_; }
+  void XattrChanged(const InodeRef& inode) {
+    if (inode != nullptr) xattr_absence_.Invalidate(inode->qid_path);
+  }
+
   // --- File system statistics.
   // Tstatfs through the inode (the root if null); while channel c is
   // reconnecting, the last answer instead (umount(8) calls statfs on the
@@ -268,6 +276,7 @@ class Filesystem {
   std::string readahead_bdi_;  // set before the FUSE loop starts
   std::once_flag readahead_once_;
   cache::AttrCache attr_cache_;
+  cache::XattrAbsence xattr_absence_;
   // After the sessions: its threads stop before the sessions close.
   WorkPool work_pool_;
   Mutex statfs_mu_;

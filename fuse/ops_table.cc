@@ -134,6 +134,9 @@ template <FuseOp Op, typename... Args>
 void Changed(Filesystem* fs, Args... args) {
   auto tup = std::forward_as_tuple(args...);
   auto inode = [fs](fuse_ino_t ino) { fs->AttrChanged(fs->inodes().Get(ino)); };
+  if constexpr (Op == FuseOp::kSetxattr || Op == FuseOp::kRemovexattr) {
+    fs->XattrChanged(fs->inodes().Get(std::get<0>(tup)));
+  }
   if constexpr (Op == FuseOp::kSetattr || Op == FuseOp::kWrite || Op == FuseOp::kSetxattr ||
                 Op == FuseOp::kRemovexattr || Op == FuseOp::kFallocate || Op == FuseOp::kCreate ||
                 Op == FuseOp::kMknod || Op == FuseOp::kMkdir) {

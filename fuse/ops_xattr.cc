@@ -50,9 +50,16 @@ void Getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
     Filesystem* fs = Fs(req);
     InodeRef inode = InodeOr(req, ino);
     if (inode == nullptr) return;
+    if (fs->xattr_absence().Absent(inode->qid_path, name, fs->policy().attr_ttl())) {
+      return Err(req, ENODATA);
+    }
+    const cache::AttrCache::Clock asked = cache::AttrCache::Now();
     absl::StatusOr<std::string> v = fs->WithFid(inode, fs->PickChannel(), [&](const FidRef& f) {
       return f->session()->GetXattr(f->num(), name);
     });
+    if (!v.ok() && ToErrno(v.status()) == ENODATA) {
+      fs->xattr_absence().PutAbsent(inode->qid_path, name, asked);
+    }
     ReplyXattr(req, v, size);
   });
 }

@@ -39,6 +39,8 @@ std::string FormatStats(const Filesystem& fs, const std::string& header, absl::T
     const cache::AttrCache& ac = fs.attr_cache();
     absl::StrAppend(&out, "cache attr hits=", ac.hits(), " misses=", ac.misses(),
                     " entries=", ac.size(), "\n");
+    const cache::XattrAbsence& xa = fs.xattr_absence();
+    absl::StrAppend(&out, "cache xattr_absent hits=", xa.hits(), " misses=", xa.misses(), "\n");
   }
   return out;
 }

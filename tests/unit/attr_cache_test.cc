@@ -108,3 +108,39 @@ TEST(AttrCache, ConcurrentUse) {
 
 }  // namespace
 }  // namespace p9::cache
+
+#include "cache/xattr_absence.h"
+
+namespace p9::cache {
+namespace {
+
+TEST(XattrAbsence, AbsentWithinTheLifetimeUntilSetHere) {
+  XattrAbsence x;
+  const AttrCache::Clock t0 = AttrCache::Now();
+  EXPECT_FALSE(x.Absent(7, "security.capability", absl::Seconds(1), t0));
+  x.PutAbsent(7, "security.capability", t0);
+  EXPECT_TRUE(x.Absent(7, "security.capability", absl::Seconds(1), t0 + kSecond / 2));
+  EXPECT_FALSE(x.Absent(7, "security.capability", absl::Seconds(1), t0 + 2 * kSecond));
+  EXPECT_FALSE(x.Absent(7, "user.other", absl::Seconds(1), t0));
+  EXPECT_FALSE(x.Absent(8, "security.capability", absl::Seconds(1), t0));
+  EXPECT_FALSE(x.Absent(7, "security.capability", absl::ZeroDuration(), t0));
+  x.Invalidate(7);
+  EXPECT_FALSE(x.Absent(7, "security.capability", absl::Seconds(10)));
+  // An ENODATA to a request sent before the setxattr is not believed.
+  x.PutAbsent(7, "security.capability", t0);
+  EXPECT_FALSE(x.Absent(7, "security.capability", absl::Seconds(10)));
+  x.PutAbsent(7, "security.capability", AttrCache::Now());
+  EXPECT_TRUE(x.Absent(7, "security.capability", absl::Seconds(10)));
+}
+
+TEST(XattrAbsence, StaysWithinItsCapacity) {
+  XattrAbsence x(32);
+  for (uint64_t i = 0; i < 500; ++i) x.PutAbsent(i, "a", AttrCache::Now());
+  EXPECT_TRUE(x.Absent(499, "a", absl::Seconds(10)));
+  int kept = 0;
+  for (uint64_t i = 0; i < 500; ++i) kept += x.Absent(i, "a", absl::Seconds(10)) ? 1 : 0;
+  EXPECT_LE(kept, 33);
+}
+
+}  // namespace
+}  // namespace p9::cache
