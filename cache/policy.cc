@@ -4,26 +4,16 @@ namespace p9::cache {
 
 Policy PolicyFor(CacheMode mode, double actimeo, bool writeback) {
   Policy p;
-  switch (mode) {
-    case CacheMode::kNone:
-      return p;
-    case CacheMode::kLoose:
-      p.entry_timeout = p.attr_timeout = p.negative_timeout = kLooseTimeoutSeconds;
-      p.direct_io = false;
-      p.keep_cache = true;
-      p.cache_dir = true;
-      p.cache_symlinks = true;
-      p.readdirplus = true;
-      break;
-    case CacheMode::kReadonly:
-      p.entry_timeout = p.attr_timeout = p.negative_timeout = kReadonlyTimeoutSeconds;
-      p.direct_io = false;
-      p.keep_cache = true;
-      p.cache_dir = true;
-      p.cache_symlinks = true;
-      p.readdirplus = true;
-      break;
-  }
+  if (mode == CacheMode::kNone) return p;
+  // loose and readonly keep the same things, for different lifetimes.
+  const double lifetime =
+      mode == CacheMode::kLoose ? kLooseTimeoutSeconds : kReadonlyTimeoutSeconds;
+  p.entry_timeout = p.attr_timeout = p.negative_timeout = lifetime;
+  p.direct_io = false;
+  p.keep_cache = true;
+  p.cache_dir = true;
+  p.cache_symlinks = true;
+  p.readdirplus = true;
   if (actimeo >= 0) p.entry_timeout = p.attr_timeout = p.negative_timeout = actimeo;
   p.writeback = writeback;
   return p;

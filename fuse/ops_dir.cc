@@ -201,29 +201,19 @@ void Opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
       if (fuse_reply_open(req, fi) != 0) delete h;
       return;
     }
-    if (fs->policy().cache_dir) {
-      auto* h = new DirHandle;
-      h->inode = inode;
-      {
-        MutexLock lock(&h->mu);
-        h->deferred = true;
-      }
-      fi->fh = reinterpret_cast<uintptr_t>(h);
-      fi->cache_readdir = 1;
-      fi->keep_cache = 1;
-      if (fuse_reply_open(req, fi) != 0) delete h;
-      return;
-    }
-    const uint32_t flags = OpenFlagsToDotl(O_RDONLY | O_DIRECTORY, false);
-    absl::StatusOr<FidRef> of = fs->WithFid(inode, fs->PickChannel(), [&](const FidRef& f) {
-      return fs->OpenClone(f, inode->qid_path, flags);
-    });
-    if (!of.ok()) return ReplyStatus(req, of.status());
     auto* h = new DirHandle;
     h->inode = inode;
+    absl::Status st;
     {
       MutexLock lock(&h->mu);
-      h->fid = std::move(*of);
+      h->deferred = true;
+      // With cached listings most opendirs are answered from the kernel's
+      // copy: the server open waits for the first readdir.
+      if (!fs->policy().cache_dir) st = OpenDirFidLocked(fs, h).status();
+    }
+    if (!st.ok()) {
+      delete h;
+      return ReplyStatus(req, st);
     }
     fi->fh = reinterpret_cast<uintptr_t>(h);
     if (fs->policy().cache_dir) {

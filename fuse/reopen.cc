@@ -29,6 +29,14 @@ absl::StatusOr<FidRef> Reopen(Filesystem* fs, const InodeRef& inode, const FidRe
   return f;
 }
 
+// The flags a handle's file is opened with again: it exists and its data
+// must survive, so never create or truncate.
+uint32_t AgainFlags(const FileHandle* h) {
+  return OpenFlagsToDotl(h->flags & ~(O_CREAT | O_EXCL | O_TRUNC), /*create=*/false);
+}
+
+uint32_t DirFlags() { return OpenFlagsToDotl(O_RDONLY | O_DIRECTORY, /*create=*/false); }
+
 }  // namespace
 
 absl::StatusOr<FidRef> OpenFidOf(Filesystem* fs, FileHandle* h) {
@@ -45,9 +53,7 @@ absl::StatusOr<FidRef> OpenFidOf(Filesystem* fs, FileHandle* h) {
            static_cast<unsigned long long>(h->inode->ino));
     return ErrnoError(EIO, "lock lost with the server connection");
   }
-  // The file exists and its data must survive: never create or truncate.
-  uint32_t flags = OpenFlagsToDotl(h->flags & ~(O_CREAT | O_EXCL | O_TRUNC), /*create=*/false);
-  absl::StatusOr<FidRef> f = Reopen(fs, h->inode, h->fid, flags);
+  absl::StatusOr<FidRef> f = Reopen(fs, h->inode, h->fid, AgainFlags(h));
   if (!f.ok()) {
     P9_LOG(kWarning, "inode %llu: cannot reopen after reconnect: %s",
            static_cast<unsigned long long>(h->inode->ino), f.status().message());
@@ -59,9 +65,8 @@ absl::StatusOr<FidRef> OpenFidOf(Filesystem* fs, FileHandle* h) {
 
 absl::StatusOr<FidRef> OpenDirFidLocked(Filesystem* fs, DirHandle* h) {
   if (h->deferred) {
-    const uint32_t flags = OpenFlagsToDotl(O_RDONLY | O_DIRECTORY, /*create=*/false);
     absl::StatusOr<FidRef> f = fs->WithFid(h->inode, fs->PickChannel(), [&](const FidRef& d) {
-      return fs->OpenClone(d, h->inode->qid_path, flags);
+      return fs->OpenClone(d, h->inode->qid_path, DirFlags());
     });
     if (!f.ok()) return f.status();
     h->fid = *f;
@@ -69,8 +74,7 @@ absl::StatusOr<FidRef> OpenDirFidLocked(Filesystem* fs, DirHandle* h) {
     return f;
   }
   if (h->fid == nullptr || h->fid->current()) return h->fid;
-  absl::StatusOr<FidRef> f =
-      Reopen(fs, h->inode, h->fid, OpenFlagsToDotl(O_RDONLY | O_DIRECTORY, /*create=*/false));
+  absl::StatusOr<FidRef> f = Reopen(fs, h->inode, h->fid, DirFlags());
   if (!f.ok()) return f.status();
   h->fid = *f;
   return f;
@@ -91,12 +95,11 @@ absl::StatusOr<FidRef> IoFidOf(Filesystem* fs, FileHandle* h, int c) {
   if (own) return OpenFidOf(fs, h);
   // Opened without the handle's lock held (a round trip); if another thread
   // opened one meanwhile, that one is kept and ours clunked.
-  const uint32_t flags =
-      OpenFlagsToDotl(h->flags & ~(O_CREAT | O_EXCL | O_TRUNC), /*create=*/false);
   // As whoever opened the handle (access=user), like its own fid.
   PrincipalScope as(CurrentFid(h)->principal());
-  absl::StatusOr<FidRef> f = fs->WithFid(
-      h->inode, c, [&](const FidRef& d) { return fs->OpenClone(d, h->inode->qid_path, flags); });
+  absl::StatusOr<FidRef> f = fs->WithFid(h->inode, c, [&](const FidRef& d) {
+    return fs->OpenClone(d, h->inode->qid_path, AgainFlags(h));
+  });
   if (!f.ok()) return OpenFidOf(fs, h);
   MutexLock lock(&h->mu);
   FidRef& e = h->channel_fids[static_cast<size_t>(c)];

@@ -5,6 +5,8 @@
 #ifndef P9_FUSE_REOPEN_H_
 #define P9_FUSE_REOPEN_H_
 
+#include <utility>
+
 #include "absl/status/statusor.h"
 #include "fuse/filesystem.h"
 #include "fuse/handles.h"
@@ -31,15 +33,26 @@ absl::StatusOr<FidRef> OpenDirFidLocked(Filesystem* fs, DirHandle* h)
 // connection went and `repeatable` (the request may safely be executed
 // twice), opens the file again and runs fn once more. fn returns
 // absl::Status or absl::StatusOr<T>.
-template <typename F>
-auto WithOpenFid(Filesystem* fs, FileHandle* h, bool repeatable, F&& fn) -> decltype(fn(FidRef{})) {
-  absl::StatusOr<FidRef> f = OpenFidOf(fs, h);
+namespace internal {
+// Runs fn on get(); if it failed because the connection went and
+// `repeatable`, runs it once more on get() (which opens anew).
+template <typename Get, typename F>
+auto RetryOnNewConnection(Filesystem* fs, Get&& get, bool repeatable, F&& fn)
+    -> decltype(fn(FidRef{})) {
+  absl::StatusOr<FidRef> f = get();
   if (!f.ok()) return f.status();
   auto r = fn(*f);
-  if (!repeatable || !fs->RecoverFrom(internal::StatusOf(r), *f)) return r;
-  absl::StatusOr<FidRef> again = OpenFidOf(fs, h);
+  if (!repeatable || !fs->RecoverFrom(StatusOf(r), *f)) return r;
+  absl::StatusOr<FidRef> again = get();
   if (!again.ok()) return r;
   return fn(*again);
+}
+}  // namespace internal
+
+template <typename F>
+auto WithOpenFid(Filesystem* fs, FileHandle* h, bool repeatable, F&& fn) -> decltype(fn(FidRef{})) {
+  return internal::RetryOnNewConnection(
+      fs, [&] { return OpenFidOf(fs, h); }, repeatable, std::forward<F>(fn));
 }
 
 // The fid for a read or a positional write served on channel c: the
@@ -54,13 +67,8 @@ absl::StatusOr<FidRef> IoFidOf(Filesystem* fs, FileHandle* h, int c);
 template <typename F>
 auto WithIoFid(Filesystem* fs, FileHandle* h, bool repeatable, F&& fn) -> decltype(fn(FidRef{})) {
   const int c = fs->PickChannel();
-  absl::StatusOr<FidRef> f = IoFidOf(fs, h, c);
-  if (!f.ok()) return f.status();
-  auto r = fn(*f);
-  if (!repeatable || !fs->RecoverFrom(internal::StatusOf(r), *f)) return r;
-  absl::StatusOr<FidRef> again = IoFidOf(fs, h, c);
-  if (!again.ok()) return r;
-  return fn(*again);
+  return internal::RetryOnNewConnection(
+      fs, [&] { return IoFidOf(fs, h, c); }, repeatable, std::forward<F>(fn));
 }
 
 }  // namespace p9::fuse
