@@ -7,16 +7,11 @@
 #include <cerrno>
 #include <ctime>
 
+#include "client/spin.h"
 #include "client/tunables.h"
 
 namespace p9 {
 namespace {
-
-void CpuRelax() {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#endif
-}
 
 // Sleeps while *word == expected, at most until `deadline`. Spurious wakeups
 // are fine: the caller re-checks with an acquire load.
@@ -52,30 +47,44 @@ bool Call::WaitUntil(absl::Time deadline, const std::atomic<bool>* cancel) {
   // got here (the delivery thread can beat the sender back from send()).
   // This acquire load is what makes reply_/result_ safe to read on that
   // fast path as well as after a wakeup.
-  for (int i = 0; i < tunables::kWaitSpinIterations; ++i) {
-    if (state_.load(std::memory_order_acquire) == kDone) return true;
-    CpuRelax();
+  if (state_.load(std::memory_order_acquire) == kDone) return true;
+  if (SpinFor(tunables::kWaitSpinMicros,
+              [this] { return state_.load(std::memory_order_acquire) == kDone; })) {
+    return true;
   }
   for (;;) {
     uint32_t s = state_.load(std::memory_order_acquire);
     if (s == kDone) return true;
     if (absl::Now() >= deadline) return false;
     if (cancel != nullptr && cancel->load(std::memory_order_acquire)) return false;
+    if ((s & kSleeping) == 0) {
+      // Announce the sleep, so Publish() knows to wake us. Failing means the
+      // state moved on (claimed or done): look again.
+      if (!state_.compare_exchange_weak(s, s | kSleeping, std::memory_order_acquire)) continue;
+      s |= kSleeping;
+    }
     FutexWait(&state_, s, deadline);
   }
 }
 
 void Call::Wake() { FutexWakeAll(&state_); }
 
-bool Call::Cancel() {
-  uint32_t expected = kWaiting;
-  return state_.compare_exchange_strong(expected, kIdle, std::memory_order_acq_rel);
-}
+bool Call::Cancel() { return Take(kIdle, std::memory_order_acq_rel); }
 
 bool Call::Claim() {
-  uint32_t expected = kWaiting;
   // Acquire pairs with Arm()'s release store, making expect_ visible.
-  return state_.compare_exchange_strong(expected, kClaimed, std::memory_order_acquire);
+  return Take(kClaimed, std::memory_order_acquire);
+}
+
+bool Call::Take(State to, std::memory_order order) {
+  uint32_t s = state_.load(std::memory_order_relaxed);
+  while ((s & ~kSleeping) == kWaiting) {
+    // A sleeping waiter's flag moves to kClaimed with it, so Publish() wakes
+    // it; kIdle is only ever taken by the waiter itself (it is awake).
+    const uint32_t next = to == kIdle ? kIdle : (to | (s & kSleeping));
+    if (state_.compare_exchange_weak(s, next, order, std::memory_order_relaxed)) return true;
+  }
+  return false;
 }
 
 void Call::Complete(absl::Span<const uint8_t> msg) {
@@ -92,11 +101,12 @@ void Call::Fail(const absl::Status& why) {
 
 void Call::Publish() {
   // Everything written above happens-before any acquire load that sees kDone.
-  state_.store(kDone, std::memory_order_release);
-  // The slot outlives the waiter's interest in it (slots live in the
-  // session's array), so waking after the waiter may have already returned
-  // touches valid memory.
-  FutexWakeAll(&state_);
+  const uint32_t was = state_.exchange(kDone, std::memory_order_release);
+  // Only a waiter that announced its sleep needs the syscall; one still
+  // spinning (or not yet waiting) sees kDone by itself. The slot outlives
+  // the waiter's interest in it (slots live in the session's array), so
+  // waking after the waiter may have already returned touches valid memory.
+  if ((was & kSleeping) != 0) FutexWakeAll(&state_);
 }
 
 }  // namespace p9

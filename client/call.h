@@ -25,6 +25,10 @@ namespace p9 {
 //   kDone    → reply()/result() were written by the delivery thread and
 //              published; the waiter owns everything.
 //
+// kSleeping is or'ed into kWaiting/kClaimed by a waiter about to sleep on the
+// futex; Publish() makes the wake-up syscall only when it sees it, so a reply
+// taken by a spinning waiter costs the delivery thread no syscall.
+//
 // The two CASes from kWaiting make "complete" and "cancel" mutually
 // exclusive, so even a reply that arrives after Rflush (a misbehaving
 // server) can never write into a slot that has been handed to a new call.
@@ -38,7 +42,7 @@ namespace p9 {
 // reply pointer or length from before the write, and parse garbage or NULL.
 class Call {
  public:
-  enum State : uint32_t { kIdle = 0, kWaiting = 1, kClaimed = 2, kDone = 3 };
+  enum State : uint32_t { kIdle = 0, kWaiting = 1, kClaimed = 2, kDone = 3, kSleeping = 4 };
 
   Call() = default;
   Call(const Call&) = delete;
@@ -60,8 +64,9 @@ class Call {
   // Buffer the request is encoded into; owned by the waiter.
   std::vector<uint8_t>& request() { return request_; }
   // Waits until the reply is published, `deadline` passes, or `*cancel`
-  // (if given) becomes true. Returns true if done (an acquire load saw
-  // kDone, so reply()/result() may be read).
+  // (if given) becomes true. Spins up to tunables::kWaitSpinMicros first
+  // when another CPU is free to deliver the reply meanwhile. Returns true if done (an acquire load
+  // saw kDone, so reply()/result() may be read).
   bool WaitUntil(absl::Time deadline, const std::atomic<bool>* cancel = nullptr);
   // Wakes a waiter so it re-checks its cancel flag; any thread.
   void Wake();
@@ -88,6 +93,8 @@ class Call {
   void Fail(const absl::Status& why);
 
  private:
+  // CAS from kWaiting (with or without kSleeping) to `to`.
+  bool Take(State to, std::memory_order order);
   void Publish();
 
   uint16_t tag_ = kNoTag;

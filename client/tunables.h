@@ -30,9 +30,11 @@ inline constexpr int kReconnectFirstBackoffMs = 50;
 inline constexpr int kReconnectMaxBackoffMs = 2000;
 // How long one redial may take before it is abandoned and retried.
 inline constexpr int kReconnectDialTimeoutSeconds = 5;
-// Spin iterations before a waiter sleeps on the futex: a reply that arrives
-// within a few microseconds is taken without a context switch.
-inline constexpr int kWaitSpinIterations = 200;
+// Microseconds a waiter polls for its reply before it sleeps on the futex
+// (when a CPU is free; see Call::WaitUntil): a reply that arrives within it
+// (in-process, or an RDMA round trip on real hardware) is taken with no
+// context switch on either side.
+inline constexpr int kWaitSpinMicros = 20;
 // TCP port of 9P servers, and the RDMA port of diod and the kernel.
 inline constexpr uint16_t kDefaultTcpPort = 564;
 inline constexpr uint16_t kDefaultRdmaPort = 5640;
