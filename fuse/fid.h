@@ -109,6 +109,42 @@ class Fid {
 
 using FidRef = std::shared_ptr<Fid>;
 
+// An opened fid kept after its handle was released (see Inode::parked),
+// counted against a mount-wide cap while it exists.
+class ParkedFid {
+ public:
+  ParkedFid(FidRef fid, uint32_t iounit, std::shared_ptr<std::atomic<int>> count)
+      : fid_(std::move(fid)), iounit_(iounit), count_(std::move(count)) {
+    count_->fetch_add(1, std::memory_order_relaxed);
+  }
+  ~ParkedFid() {
+    if (count_ != nullptr) count_->fetch_sub(1, std::memory_order_relaxed);
+  }
+  ParkedFid(ParkedFid&& o) noexcept = default;
+  ParkedFid& operator=(ParkedFid&& o) noexcept {
+    if (count_ != nullptr) count_->fetch_sub(1, std::memory_order_relaxed);
+    fid_ = std::move(o.fid_);
+    iounit_ = o.iounit_;
+    count_ = std::move(o.count_);
+    return *this;
+  }
+
+  const FidRef& fid() const { return fid_; }
+  // Moves the fid out; the entry then no longer counts.
+  FidRef Take() {
+    if (count_ != nullptr) count_->fetch_sub(1, std::memory_order_relaxed);
+    count_.reset();
+    return std::move(fid_);
+  }
+  uint32_t iounit() const { return iounit_; }
+
+ private:
+  FidRef fid_;
+  uint32_t iounit_;
+  // Relaxed: a cap on resources, nothing is published through it.
+  std::shared_ptr<std::atomic<int>> count_;
+};
+
 }  // namespace p9::fuse
 
 #endif  // P9_FUSE_FID_H_

@@ -1,5 +1,6 @@
 #include "fuse/filesystem.h"
 
+#include <fcntl.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -373,8 +374,70 @@ void Filesystem::Retire(uint64_t qid_path) {
   if (old == nullptr) return;
   DropAllFids(old);
   std::vector<Inode::Link> links;  // released outside the lock
+  // Parked opened fids would keep the removed file's storage on the server.
+  std::vector<ParkedFid> parked;
   MutexLock lock(&old->mu);
   links.swap(old->links);
+  parked.swap(old->parked);
+}
+
+namespace {
+
+// Opens that may share a parked fid: plain read-only ones. Other flags
+// either change what the server does with the open (O_TRUNC, O_APPEND,
+// O_DIRECT, sync) or need a write-capable fid.
+bool ParkableFlags(int flags) {
+  return (flags & (O_ACCMODE | O_APPEND | O_TRUNC | O_DIRECT | O_SYNC | O_DSYNC | O_CREAT | O_EXCL |
+                   O_PATH)) == O_RDONLY;
+}
+
+}  // namespace
+
+bool Filesystem::ParkOpenFid(const InodeRef& inode, const FidRef& fid, int flags, uint32_t iounit) {
+  // cache=none opens on the server every time, as the kernel client does:
+  // an open there also says the file is still there.
+  if (policy_.attr_timeout <= 0 || fid == nullptr || !ParkableFlags(flags) || !fid->current()) {
+    return false;
+  }
+  if (inode->removed.load(std::memory_order_relaxed)) return false;
+  if (parked_count_->load(std::memory_order_relaxed) >= kMaxParkedFids) return false;
+  MutexLock lock(&inode->mu);
+  if (inode->silly || inode->silly_pending) return false;
+  // One per principal and channel is plenty: files are rarely open twice.
+  for (const ParkedFid& p : inode->parked) {
+    if (p.fid()->principal() == fid->principal() && p.fid()->channel() == fid->channel()) {
+      return false;
+    }
+  }
+  inode->parked.emplace_back(fid, iounit, parked_count_);
+  return true;
+}
+
+FidRef Filesystem::TakeParkedFid(const InodeRef& inode, int flags, uint32_t* iounit) {
+  if (policy_.attr_timeout <= 0 || !ParkableFlags(flags)) return nullptr;
+  const int principal = PrincipalScope::current();
+  std::vector<ParkedFid> stale;  // clunked outside the lock
+  FidRef got;
+  {
+    MutexLock lock(&inode->mu);
+    auto& v = inode->parked;
+    for (size_t i = 0; i < v.size();) {
+      if (!v[i].fid()->current()) {  // its connection was replaced
+        stale.push_back(std::move(v[i]));
+        v.erase(v.begin() + static_cast<std::ptrdiff_t>(i));
+        continue;
+      }
+      if (got == nullptr && v[i].fid()->principal() == principal) {
+        *iounit = v[i].iounit();
+        got = v[i].Take();
+        v.erase(v.begin() + static_cast<std::ptrdiff_t>(i));
+        continue;
+      }
+      ++i;
+    }
+  }
+  (got != nullptr ? parked_hits_ : parked_misses_).fetch_add(1, std::memory_order_relaxed);
+  return got;
 }
 
 absl::StatusOr<Rgetattr> Filesystem::GetattrInode(const InodeRef& inode, int c,

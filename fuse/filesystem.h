@@ -239,6 +239,21 @@ class Filesystem {
   // gid to send in create-like requests.
   uint32_t CallerGid(fuse_req_t req) const;
 
+  // --- Opened fids kept across close (Inode::parked).
+  // Parked fids per mount at most: each holds an open file on the server.
+  static constexpr int kMaxParkedFids = 1024;
+  // Keeps `fid`, the opened fid of a released handle opened with `flags`,
+  // for the next read-only open if the policy and flags allow; false if not
+  // kept (the caller lets it go).
+  bool ParkOpenFid(const InodeRef& inode, const FidRef& fid, int flags, uint32_t iounit);
+  // A parked fid of the current principal for an open with `flags`, still
+  // valid on its connection, or null. Sets *iounit.
+  FidRef TakeParkedFid(const InodeRef& inode, int flags, uint32_t* iounit);
+  // Parked fids now (all inodes) and opens that took one / had to open.
+  int parked_fids() const { return parked_count_->load(std::memory_order_relaxed); }
+  uint64_t parked_hits() const { return parked_hits_.load(std::memory_order_relaxed); }
+  uint64_t parked_misses() const { return parked_misses_.load(std::memory_order_relaxed); }
+
   // --- Files unlinked while open.
   // Regular-file handles open on this mount.
   std::atomic<int64_t> open_files{0};
@@ -277,6 +292,11 @@ class Filesystem {
   std::once_flag readahead_once_;
   cache::AttrCache attr_cache_;
   cache::XattrAbsence xattr_absence_;
+  // Shared with the ParkedFid entries, which may outlive the Filesystem in
+  // an InodeRef held elsewhere. Counters relaxed: statistics.
+  std::shared_ptr<std::atomic<int>> parked_count_ = std::make_shared<std::atomic<int>>(0);
+  std::atomic<uint64_t> parked_hits_{0};
+  std::atomic<uint64_t> parked_misses_{0};
   // After the sessions: its threads stop before the sessions close.
   WorkPool work_pool_;
   Mutex statfs_mu_;

@@ -39,6 +39,9 @@ struct FileHandle {
   bool posix_locked ABSL_GUARDED_BY(mu) = false;
   uint64_t posix_owner ABSL_GUARDED_BY(mu) = 0;
   bool flocked ABSL_GUARDED_BY(mu) = false;
+  // A lock was granted through this handle at some point: its fid is not
+  // kept for reuse after release (Filesystem::ParkOpenFid).
+  bool ever_locked ABSL_GUARDED_BY(mu) = false;
 };
 
 struct DirHandle {

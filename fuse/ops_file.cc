@@ -56,9 +56,14 @@ void Drop(Filesystem* fs, FileHandle* h) {
   InodeRef inode = h->inode;
   bool remove_silly = false;
   FidRef fid;
+  bool parkable = false;
   {
     MutexLock lock(&h->mu);
     fid = h->fid;
+    // A fid that ever held a lock is never reused: diod ties locks to the
+    // fid's open file, and if an unlock on close failed the lock must still
+    // go with the clunk.
+    parkable = !h->lost && !h->ever_locked;
   }
   {
     MutexLock lock(&inode->mu);
@@ -67,8 +72,9 @@ void Drop(Filesystem* fs, FileHandle* h) {
     remove_silly = v.empty() && inode->silly && !inode->silly_pending;
   }
   fs->open_files.fetch_sub(1, std::memory_order_relaxed);
+  if (parkable && !remove_silly) fs->ParkOpenFid(inode, fid, h->flags, h->iounit);
   fid.reset();
-  owned.reset();  // clunks the opened fid: the server closes the file
+  owned.reset();  // clunks the opened fid unless parked: the server closes the file
   if (remove_silly) fs->RemoveSilly(inode);
 }
 
@@ -125,6 +131,16 @@ void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     if (inode == nullptr) return Err(req, ESTALE);
     fs->TuneReadaheadOnce();
     int sflags = ServerFlags(fs, fi->flags);
+    uint32_t parked_iounit = 0;
+    if (FidRef parked = fs->TakeParkedFid(inode, sflags, &parked_iounit); parked != nullptr) {
+      auto* h = new FileHandle;
+      h->inode = inode;
+      h->iounit = parked_iounit;
+      h->flags = sflags;
+      Adopt(fs, inode, h, std::move(parked), fi);
+      if (fuse_reply_open(req, fi) != 0) Drop(fs, h);
+      return;
+    }
     OpenResult opened;
     auto open_with = [&](int f) {
       const uint32_t flags = OpenFlagsToDotl(f, false);
@@ -359,6 +375,7 @@ void Setlk(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, struct flock* loc
     {
       MutexLock l(&h->mu);
       h->posix_locked = type != kLockTypeUnlck;
+      h->ever_locked = h->ever_locked || h->posix_locked;
       h->posix_owner = fi->lock_owner;
     }
     fuse_reply_err(req, 0);
@@ -382,6 +399,7 @@ void Flock(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, int op) {
     {
       MutexLock l(&h->mu);
       h->flocked = type != kLockTypeUnlck;
+      h->ever_locked = h->ever_locked || h->flocked;
     }
     fuse_reply_err(req, 0);
   });

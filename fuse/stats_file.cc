@@ -41,6 +41,9 @@ std::string FormatStats(const Filesystem& fs, const std::string& header, absl::T
                     " entries=", ac.size(), "\n");
     const cache::XattrAbsence& xa = fs.xattr_absence();
     absl::StrAppend(&out, "cache xattr_absent hits=", xa.hits(), " misses=", xa.misses(), "\n");
+    // Read-only opens answered with an opened fid kept from an earlier close.
+    absl::StrAppend(&out, "cache open_fid hits=", fs.parked_hits(), " misses=", fs.parked_misses(),
+                    " entries=", fs.parked_fids(), "\n");
   }
   return out;
 }

@@ -25,11 +25,20 @@ versions read are non-decreasing and at most a lifetime behind.
 A file open on B that A replaces or unlinks stays readable through B's
 descriptors, with its last attributes (test_open_file_replaced_or_unlinked_elsewhere).
 
+ParkedOpenFids (its own diod, tracing): under cache=loose a read-only open
+after a close reuses the opened fid instead of Twalk + Tlopen, sees the
+file's current contents through it, never reuses it for a write open, after
+a lock, or after a server restart, and drops it when the file is unlinked
+through the mount (diod then holds no open file of it). cache=none opens on
+the server every time.
+
 usage: coherence_test.py [unittest args...]
 """
 
 import errno
+import fcntl
 import os
+import re
 import stat
 import sys
 import threading
@@ -989,6 +998,96 @@ class TwoMounts(unittest.TestCase):
 
     def test_versions_none_loose(self):
         self.versions(MOUNTS["N"], MOUNTS["B1"], "ver_nl")
+
+
+class ParkedOpenFids(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.server = p9harness.Diod(debug=True)
+        cls.loose = p9harness.Mount(cls.server, "cache=loose,actimeo=30")
+        cls.none = p9harness.Mount(cls.server, "cache=none")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.loose.unmount()
+        cls.none.unmount()
+        cls.server.stop()
+
+    def lopens(self):
+        return len(re.findall(r"P9_TLOPEN tag", self.server.read_log()))
+
+    def opens_during(self, fn):
+        """Tlopens the server saw while fn() ran."""
+        before = self.lopens()
+        fn()
+        return self.lopens() - before
+
+    def test_reopen_takes_parked_fid_under_loose_only(self):
+        write(self.loose.export("pk1"), b"one")
+        self.assertEqual(read(self.loose.path("pk1")), b"one")
+        self.assertEqual(self.opens_during(lambda: [read(self.loose.path("pk1"))
+                                                    for _ in range(5)]), 0)
+        # The same file object: a change made on the export in place is read
+        # through the parked fid once the page cache is dropped.
+        rewrite_in_place(self.loose.export("pk1"), b"two")
+        os.utime(self.loose.export("pk1"), (OLD_MTIME, OLD_MTIME + 5))
+        with open(self.loose.path("pk1"), "rb") as f:
+            os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+            self.assertEqual(os.pread(f.fileno(), 3, 0), b"two")
+        # A write open needs its own open on the server.
+        self.assertEqual(self.opens_during(lambda: open(self.loose.path("pk1"), "r+b").close()), 1)
+        # cache=none: every open goes to the server.
+        write(self.none.export("pk2"), b"x")
+        self.assertEqual(self.opens_during(lambda: [read(self.none.path("pk2"))
+                                                    for _ in range(3)]), 3)
+
+    def test_locked_fid_is_not_reused(self):
+        write(self.loose.export("pk3"), b"lock")
+        with open(self.loose.path("pk3"), "rb") as f:
+            fcntl.flock(f.fileno(), fcntl.LOCK_SH)
+        # The lock goes with the release (which the kernel sends after
+        # close() returns): the export's own users can then lock the file.
+        def lockable():
+            with open(self.loose.export("pk3"), "rb") as g:
+                try:
+                    fcntl.flock(g.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    return True
+                except BlockingIOError:
+                    return False
+        self.assertTrue(p9harness.wait_for(lockable, 5))
+        # A fid that held a lock is not reused: the next open is a new one.
+        self.assertEqual(self.opens_during(lambda: read(self.loose.path("pk3"))), 1)
+
+    def diod_holds(self, path):
+        fds = f"/proc/{self.server.proc.pid}/fd"
+        held = []
+        for n in os.listdir(fds):
+            try:
+                held.append(os.readlink(os.path.join(fds, n)))
+            except OSError:
+                pass
+        return any(h.startswith(path) for h in held)
+
+    def test_unlink_drops_parked_fid(self):
+        path = self.loose.export("pk4")
+        write(path, b"gone soon")
+        read(self.loose.path("pk4"))
+        self.assertTrue(p9harness.wait_for(lambda: self.diod_holds(path), 5),
+                        "the parked fid should keep the file open on the server")
+        os.unlink(self.loose.path("pk4"))
+        self.assertTrue(p9harness.wait_for(lambda: not self.diod_holds(path), 5),
+                        "diod still holds the unlinked file open")
+
+    def test_parked_fid_not_reused_after_restart(self):
+        write(self.loose.export("pk5"), b"before")
+        read(self.loose.path("pk5"))
+        self.server.restart()
+        rewrite_in_place(self.loose.export("pk5"), b"after!")
+        os.utime(self.loose.export("pk5"), (OLD_MTIME, OLD_MTIME + 9))
+        with open(self.loose.path("pk5"), "rb") as f:
+            os.posix_fadvise(f.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+            self.assertEqual(os.pread(f.fileno(), 6, 0), b"after!")
+        self.assertIn("P9_TLOPEN", self.server.read_log())
 
 
 def main():
