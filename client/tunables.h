@@ -49,7 +49,8 @@ inline constexpr uint32_t kDefaultRecvQueueDepth = 32;
 // client's send queue (the kernel client posts up to its sq).
 inline constexpr uint32_t kRelayRecvDepth = 64;
 // Microseconds the completion thread keeps polling the CQ after it empties
-// before it arms the completion channel and sleeps.
+// before it arms the completion channel and sleeps (only while a CPU is
+// free: see client/spin.h).
 inline constexpr int kCqSpinMicros = 20;
 // RDMA connection retry counts: 7 means "retry forever" for rnr_retry_count
 // and the maximum for retry_count. The kernel client uses 0/0 and loses its

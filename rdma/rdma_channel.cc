@@ -16,6 +16,7 @@
 #include "client/errors.h"
 #include "client/log.h"
 #include "client/protocol.h"
+#include "client/spin.h"
 
 namespace p9::rdma {
 namespace {
@@ -466,6 +467,14 @@ void RdmaChannel::CompletionLoop() {
   absl::Status why;
   unsigned unacked = 0;
   absl::Time spin_until = absl::InfinitePast();
+  // Polling after a completion is worth it only with a CPU to spare: on one
+  // CPU it would keep the woken waiter from running, so it shares the
+  // process's spin slots with waiting callers (client/spin.h).
+  bool spinning = false;
+  auto stop_spinning = [&] {
+    if (spinning) ReturnSpinSlot();
+    spinning = false;
+  };
   for (;;) {
     if (absl::Status s = ReapSends(); !s.ok()) {
       why = s;
@@ -474,10 +483,15 @@ void RdmaChannel::CompletionLoop() {
     int n = DrainCq(&why);
     if (n < 0) break;
     if (n > 0) {
-      spin_until = absl::Now() + absl::Microseconds(tunables::kCqSpinMicros);
+      if (!spinning) spinning = TakeSpinSlot();
+      if (spinning) spin_until = absl::Now() + absl::Microseconds(tunables::kCqSpinMicros);
       continue;
     }
-    if (absl::Now() < spin_until) continue;
+    if (spinning && absl::Now() < spin_until) {
+      CpuRelax();
+      continue;
+    }
+    stop_spinning();
     // Arm, then look once more: a completion that landed between the last
     // poll and the arming would otherwise raise no event.
     if (ibv_req_notify_cq(r_.cq.get(), 0) != 0) {
@@ -517,6 +531,7 @@ void RdmaChannel::CompletionLoop() {
       }
     }
   }
+  stop_spinning();
   if (unacked > 0) ibv_ack_cq_events(r_.cq.get(), unacked);
   absl::Status reason;
   {
