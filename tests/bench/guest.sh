@@ -112,6 +112,10 @@ add() {  # NAME MOUNT-CMD [VERIFY-CMD]
     targets+=("{\"name\": $(json "$1"), \"root\": $(json "$root"), \"mount\": $(json "$2 $root"),
   \"umount\": $(json "umount $root"), \"verify\": $verify, \"backing\": $(json "$exp")}")
 }
+# The export directory itself, no mount: the floor of each workload in this
+# guest (git's and python's own CPU time under TCG).
+targets+=("{\"name\": \"direct\", \"root\": $(json "$exp"), \"mount\": null,
+  \"umount\": null, \"verify\": null, \"backing\": $(json "$exp")}")
 kopts="version=9p2000.L,aname=$exp,msize=65536"
 for c in none loose; do
     add "9prdma-rdma-$c" \
