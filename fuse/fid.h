@@ -11,6 +11,7 @@
 #include <utility>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/time/time.h"
 #include "client/mutex.h"
 #include "client/session.h"
 
@@ -113,8 +114,9 @@ using FidRef = std::shared_ptr<Fid>;
 // counted against a mount-wide cap while it exists.
 class ParkedFid {
  public:
-  ParkedFid(FidRef fid, uint32_t iounit, std::shared_ptr<std::atomic<int>> count)
-      : fid_(std::move(fid)), iounit_(iounit), count_(std::move(count)) {
+  ParkedFid(FidRef fid, uint32_t iounit, absl::Time parked_at,
+            std::shared_ptr<std::atomic<int>> count)
+      : fid_(std::move(fid)), iounit_(iounit), parked_at_(parked_at), count_(std::move(count)) {
     count_->fetch_add(1, std::memory_order_relaxed);
   }
   ~ParkedFid() {
@@ -125,6 +127,7 @@ class ParkedFid {
     if (count_ != nullptr) count_->fetch_sub(1, std::memory_order_relaxed);
     fid_ = std::move(o.fid_);
     iounit_ = o.iounit_;
+    parked_at_ = o.parked_at_;
     count_ = std::move(o.count_);
     return *this;
   }
@@ -137,10 +140,13 @@ class ParkedFid {
     return std::move(fid_);
   }
   uint32_t iounit() const { return iounit_; }
+  // When its handle was released.
+  absl::Time parked_at() const { return parked_at_; }
 
  private:
   FidRef fid_;
   uint32_t iounit_;
+  absl::Time parked_at_;
   // Relaxed: a cap on resources, nothing is published through it.
   std::shared_ptr<std::atomic<int>> count_;
 };

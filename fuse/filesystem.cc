@@ -80,14 +80,22 @@ Filesystem::Filesystem(std::vector<std::unique_ptr<Session>> sessions,
     }
   }
   table_ = std::make_unique<InodeTable>(root_qid.path, std::move(root));
-  MutexLock lock(&principals_mu_);
-  principal_uids_.push_back(config_.attach_uid);
+  {
+    MutexLock lock(&principals_mu_);
+    principal_uids_.push_back(config_.attach_uid);
+  }
+  if (policy_.attr_timeout > 0) sweeper_ = std::thread([this] { SweepParkedLoop(); });
 }
 
 Filesystem::~Filesystem() { Shutdown(); }
 
 void Filesystem::Shutdown() {
   if (shut_down_.exchange(true)) return;
+  {
+    MutexLock lock(&parked_mu_);
+    sweeper_stop_ = true;
+  }
+  if (sweeper_.joinable()) sweeper_.join();
   // A queue whose server is away would make the unmount wait for it to
   // come back: give up on it now (its server forgets the fids anyway).
   for (auto& s : sessions_) {
@@ -409,8 +417,50 @@ bool Filesystem::ParkOpenFid(const InodeRef& inode, const FidRef& fid, int flags
       return false;
     }
   }
-  inode->parked.emplace_back(fid, iounit, parked_count_);
+  const absl::Time now = absl::Now();
+  inode->parked.emplace_back(fid, iounit, now, parked_count_);
+  {
+    MutexLock order(&parked_mu_);
+    parked_order_.emplace_back(inode, now);
+  }
   return true;
+}
+
+void Filesystem::SweepParkedLoop() {
+  for (;;) {
+    {
+      MutexLock lock(&parked_mu_);
+      parked_mu_.AwaitWithTimeout(
+          [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(parked_mu_) { return sweeper_stop_; },
+          absl::Seconds(1));
+      if (sweeper_stop_) return;
+    }
+    SweepParked(absl::Now() - parked_lifetime());
+  }
+}
+
+void Filesystem::SweepParked(absl::Time cutoff) {
+  std::vector<InodeRef> due;
+  {
+    MutexLock lock(&parked_mu_);
+    while (!parked_order_.empty() && parked_order_.front().second <= cutoff) {
+      if (InodeRef in = parked_order_.front().first.lock()) due.push_back(std::move(in));
+      parked_order_.pop_front();
+    }
+  }
+  for (const InodeRef& in : due) {
+    std::vector<ParkedFid> old;  // clunked after the lock is released
+    MutexLock lock(&in->mu);
+    auto& v = in->parked;
+    for (size_t i = 0; i < v.size();) {
+      if (v[i].parked_at() <= cutoff) {
+        old.push_back(std::move(v[i]));
+        v.erase(v.begin() + static_cast<std::ptrdiff_t>(i));
+      } else {
+        ++i;
+      }
+    }
+  }
 }
 
 FidRef Filesystem::TakeParkedFid(const InodeRef& inode, int flags, uint32_t* iounit) {

@@ -5,13 +5,16 @@
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <utility>
 #include <vector>
@@ -240,8 +243,15 @@ class Filesystem {
   uint32_t CallerGid(fuse_req_t req) const;
 
   // --- Opened fids kept across close (Inode::parked).
-  // Parked fids per mount at most: each holds an open file on the server.
-  static constexpr int kMaxParkedFids = 1024;
+  // Parked fids per mount at most: each holds an open file on the server,
+  // and one server may have hundreds of clients.
+  static constexpr int kMaxParkedFids = 256;
+  // How long a parked fid is kept after its handle's release: ten attribute
+  // lifetimes (a rerun of a build step, git or python comes within that),
+  // at most a minute.
+  absl::Duration parked_lifetime() const {
+    return std::min(absl::Seconds(60), policy_.attr_ttl() * 10);
+  }
   // Keeps `fid`, the opened fid of a released handle opened with `flags`,
   // for the next read-only open if the policy and flags allow; false if not
   // kept (the caller lets it go).
@@ -295,6 +305,15 @@ class Filesystem {
   // Shared with the ParkedFid entries, which may outlive the Filesystem in
   // an InodeRef held elsewhere. Counters relaxed: statistics.
   std::shared_ptr<std::atomic<int>> parked_count_ = std::make_shared<std::atomic<int>>(0);
+  // Clunks parked fids parked_lifetime() after they were parked, checking
+  // every second (cache modes that park only).
+  void SweepParkedLoop();
+  void SweepParked(absl::Time cutoff);
+  Mutex parked_mu_;
+  // Inodes in the order their fids were parked, with the time.
+  std::deque<std::pair<std::weak_ptr<Inode>, absl::Time>> parked_order_ ABSL_GUARDED_BY(parked_mu_);
+  bool sweeper_stop_ ABSL_GUARDED_BY(parked_mu_) = false;
+  std::thread sweeper_;
   std::atomic<uint64_t> parked_hits_{0};
   std::atomic<uint64_t> parked_misses_{0};
   // After the sessions: its threads stop before the sessions close.

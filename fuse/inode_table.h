@@ -92,12 +92,12 @@ class Inode {
   std::vector<FidRef> open_fids ABSL_GUARDED_BY(mu);
   // Read-only opened fids of released handles (cache=loose|readonly): the
   // next read-only open of the file by the same principal takes one instead
-  // of a Twalk + Tlopen. The kernel client keeps an opened fid per cached
-  // inode in its caching modes for the same reason. It is the same file
-  // object the name was looked up to (a file replaced on the server is a new
-  // inode), so reading through it is what reading through a fresh open
-  // would give. Dropped with the inode, when the file is removed through the
-  // mount, and never kept past Filesystem::kMaxParkedFids.
+  // of a Twalk + Tlopen. It is the same file object the name was looked up
+  // to (a file replaced on the server is a new inode), so reading through it
+  // is what reading through a fresh open would give. Dropped with the inode,
+  // when the file is removed through the mount, and by the mount's sweeper
+  // after Filesystem::parked_lifetime(); never more than
+  // Filesystem::kMaxParkedFids.
   std::vector<ParkedFid> parked ABSL_GUARDED_BY(mu);
   // An unlink arrived while handles were open: the file was renamed to a
   // hidden name instead (like NFS's silly rename) and goes on last release.

@@ -29,8 +29,8 @@ ParkedOpenFids (its own diod, tracing): under cache=loose a read-only open
 after a close reuses the opened fid instead of Twalk + Tlopen, sees the
 file's current contents through it, never reuses it for a write open, after
 a lock, or after a server restart, and drops it when the file is unlinked
-through the mount (diod then holds no open file of it). cache=none opens on
-the server every time.
+through the mount or ten attribute lifetimes after the close (diod then
+holds no open file of it). cache=none opens on the server every time.
 
 usage: coherence_test.py [unittest args...]
 """
@@ -1006,11 +1006,14 @@ class ParkedOpenFids(unittest.TestCase):
         cls.server = p9harness.Diod(debug=True)
         cls.loose = p9harness.Mount(cls.server, "cache=loose,actimeo=30")
         cls.none = p9harness.Mount(cls.server, "cache=none")
+        # Parked fids live ten attribute lifetimes: 2 s here.
+        cls.brief = p9harness.Mount(cls.server, "cache=loose,actimeo=0.2")
 
     @classmethod
     def tearDownClass(cls):
         cls.loose.unmount()
         cls.none.unmount()
+        cls.brief.unmount()
         cls.server.stop()
 
     def lopens(self):
@@ -1077,6 +1080,18 @@ class ParkedOpenFids(unittest.TestCase):
         os.unlink(self.loose.path("pk4"))
         self.assertTrue(p9harness.wait_for(lambda: not self.diod_holds(path), 5),
                         "diod still holds the unlinked file open")
+
+    def test_parked_fid_clunked_after_its_lifetime(self):
+        path = self.brief.export("pk6")
+        write(path, b"short-lived")
+        read(self.brief.path("pk6"))
+        self.assertTrue(p9harness.wait_for(lambda: self.diod_holds(path), 5),
+                        "the parked fid should keep the file open on the server")
+        parked = time.monotonic()
+        # Ten lifetimes (2 s), swept once a second.
+        self.assertTrue(p9harness.wait_for(lambda: not self.diod_holds(path), 2 + 1 + MARGIN),
+                        "diod still holds the file open after the parked fid's lifetime")
+        self.assertGreater(time.monotonic() - parked, 1.0)
 
     def test_parked_fid_not_reused_after_restart(self):
         write(self.loose.export("pk5"), b"before")
