@@ -561,6 +561,7 @@ class Bench:
             t.error = "out after %s run %d hung (%s)" % (w, run, msg)
             log("%s: %s" % (t.name, t.error))
             subprocess.run(["umount", "-l", t.root], capture_output=True, timeout=60)
+            self.after_hang(t)
             return
         # A failed sample may have left the mount broken: one remount; if that
         # fails too, the target is out for the rest of the run.
@@ -569,6 +570,23 @@ class Bench:
         except (Failed, TimedOut) as e2:
             t.error = "after %s failed, remount failed: %s" % (w, e2)
             log("%s: %s" % (t.name, t.error))
+
+    def after_hang(self, t):
+        """Runs --on-hang with the hung target's name: a hung client may have
+        wedged its server (seen with the RDMA diod, whose listener then stops
+        accepting), which would take every other client of it down too."""
+        if not self.args.on_hang:
+            return
+        log("%s hung: running the --on-hang command" % t.name)
+        try:
+            with open(os.devnull, "rb") as null, open(self.args.out + ".on-hang.log", "ab") as out:
+                # Its own session and no pipes: a server it starts outlives it.
+                r = subprocess.run(["bash", "-c", self.args.on_hang, "on-hang", t.name],
+                                   stdin=null, stdout=out, stderr=out, timeout=120,
+                                   start_new_session=True)
+            log("--on-hang exited with %d" % r.returncode)
+        except subprocess.TimeoutExpired:
+            log("--on-hang did not finish within 120 s")
 
     def close(self):
         for t in self.targets:
@@ -615,6 +633,8 @@ def main():
     m.add_argument("--runs", type=int, default=0)
     m.add_argument("--only", default="", help="comma-separated workloads")
     m.add_argument("--op-timeout", type=int, default=300, help="seconds per sample")
+    m.add_argument("--on-hang", help="bash command run (with the target's name as $1) after a "
+                   "target hung, e.g. to restart a server it may have wedged")
     m.add_argument("--deadline", type=int, default=0,
                    help="seconds; samples not started by then are recorded as skipped")
     a = ap.parse_args()
