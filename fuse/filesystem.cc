@@ -399,6 +399,20 @@ bool ParkableFlags(int flags) {
                    O_PATH)) == O_RDONLY;
 }
 
+// Moves the entries of `v` that `pred` selects to the end of `out`, keeping
+// the others in order.
+template <typename Pred>
+void MoveOutIf(std::vector<ParkedFid>& v, Pred pred, std::vector<ParkedFid>* out) {
+  for (size_t i = 0; i < v.size();) {
+    if (pred(v[i])) {
+      out->push_back(std::move(v[i]));
+      v.erase(v.begin() + static_cast<std::ptrdiff_t>(i));
+    } else {
+      ++i;
+    }
+  }
+}
+
 }  // namespace
 
 bool Filesystem::ParkOpenFid(const InodeRef& inode, const FidRef& fid, int flags, uint32_t iounit) {
@@ -451,15 +465,8 @@ void Filesystem::SweepParked(absl::Time cutoff) {
   for (const InodeRef& in : due) {
     std::vector<ParkedFid> old;  // clunked after the lock is released
     MutexLock lock(&in->mu);
-    auto& v = in->parked;
-    for (size_t i = 0; i < v.size();) {
-      if (v[i].parked_at() <= cutoff) {
-        old.push_back(std::move(v[i]));
-        v.erase(v.begin() + static_cast<std::ptrdiff_t>(i));
-      } else {
-        ++i;
-      }
-    }
+    MoveOutIf(
+        in->parked, [cutoff](const ParkedFid& p) { return p.parked_at() <= cutoff; }, &old);
   }
 }
 
@@ -471,19 +478,16 @@ FidRef Filesystem::TakeParkedFid(const InodeRef& inode, int flags, uint32_t* iou
   {
     MutexLock lock(&inode->mu);
     auto& v = inode->parked;
-    for (size_t i = 0; i < v.size();) {
-      if (!v[i].fid()->current()) {  // its connection was replaced
-        stale.push_back(std::move(v[i]));
-        v.erase(v.begin() + static_cast<std::ptrdiff_t>(i));
-        continue;
-      }
-      if (got == nullptr && v[i].fid()->principal() == principal) {
-        *iounit = v[i].iounit();
-        got = v[i].Take();
-        v.erase(v.begin() + static_cast<std::ptrdiff_t>(i));
-        continue;
-      }
-      ++i;
+    // Fids of a replaced connection are of no use to anyone: drop them.
+    MoveOutIf(
+        v, [](const ParkedFid& p) { return !p.fid()->current(); }, &stale);
+    auto it = std::find_if(v.begin(), v.end(), [principal](const ParkedFid& p) {
+      return p.fid()->principal() == principal;
+    });
+    if (it != v.end()) {
+      *iounit = it->iounit();
+      got = it->Take();
+      v.erase(it);
     }
   }
   (got != nullptr ? parked_hits_ : parked_misses_).fetch_add(1, std::memory_order_relaxed);

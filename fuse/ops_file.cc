@@ -131,36 +131,32 @@ void Open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     if (inode == nullptr) return Err(req, ESTALE);
     fs->TuneReadaheadOnce();
     int sflags = ServerFlags(fs, fi->flags);
-    uint32_t parked_iounit = 0;
-    if (FidRef parked = fs->TakeParkedFid(inode, sflags, &parked_iounit); parked != nullptr) {
-      auto* h = new FileHandle;
-      h->inode = inode;
-      h->iounit = parked_iounit;
-      h->flags = sflags;
-      Adopt(fs, inode, h, std::move(parked), fi);
-      if (fuse_reply_open(req, fi) != 0) Drop(fs, h);
-      return;
+    uint32_t iounit = 0;
+    FidRef fid = fs->TakeParkedFid(inode, sflags, &iounit);
+    if (fid == nullptr) {
+      OpenResult opened;
+      auto open_with = [&](int f) {
+        const uint32_t flags = OpenFlagsToDotl(f, false);
+        return fs->WithFid(inode, fs->PickChannel(), [&](const FidRef& d) {
+          return fs->OpenClone(d, inode->qid_path, flags, &opened);
+        });
+      };
+      absl::StatusOr<FidRef> of = open_with(sflags);
+      if (!of.ok() && ToErrno(of.status()) == EACCES && sflags != fi->flags) {
+        // Write-only to the caller (mode -w-): the kernel then writes whole
+        // pages only where it has them.
+        sflags = fi->flags & ~O_APPEND;
+        of = open_with(sflags);
+      }
+      if (!of.ok()) return ReplyStatus(req, of.status());
+      fid = std::move(*of);
+      iounit = opened.iounit;
     }
-    OpenResult opened;
-    auto open_with = [&](int f) {
-      const uint32_t flags = OpenFlagsToDotl(f, false);
-      return fs->WithFid(inode, fs->PickChannel(), [&](const FidRef& d) {
-        return fs->OpenClone(d, inode->qid_path, flags, &opened);
-      });
-    };
-    absl::StatusOr<FidRef> of = open_with(sflags);
-    if (!of.ok() && ToErrno(of.status()) == EACCES && sflags != fi->flags) {
-      // Write-only to the caller (mode -w-): the kernel then writes whole
-      // pages only where it has them.
-      sflags = fi->flags & ~O_APPEND;
-      of = open_with(sflags);
-    }
-    if (!of.ok()) return ReplyStatus(req, of.status());
     auto* h = new FileHandle;
     h->inode = inode;
-    h->iounit = opened.iounit;
+    h->iounit = iounit;
     h->flags = sflags;
-    Adopt(fs, inode, h, std::move(*of), fi);
+    Adopt(fs, inode, h, std::move(fid), fi);
     if (fuse_reply_open(req, fi) != 0) Drop(fs, h);
   });
 }

@@ -1071,22 +1071,24 @@ class ParkedOpenFids(unittest.TestCase):
                 pass
         return any(h.startswith(path) for h in held)
 
-    def test_unlink_drops_parked_fid(self):
-        path = self.loose.export("pk4")
-        write(path, b"gone soon")
-        read(self.loose.path("pk4"))
+    def park(self, mount, name):
+        """Opens and closes export file `name` through `mount` and checks that
+        diod keeps it open (the parked fid); returns its export path."""
+        path = mount.export(name)
+        write(path, b"parked")
+        read(mount.path(name))
         self.assertTrue(p9harness.wait_for(lambda: self.diod_holds(path), 5),
                         "the parked fid should keep the file open on the server")
+        return path
+
+    def test_unlink_drops_parked_fid(self):
+        path = self.park(self.loose, "pk4")
         os.unlink(self.loose.path("pk4"))
         self.assertTrue(p9harness.wait_for(lambda: not self.diod_holds(path), 5),
                         "diod still holds the unlinked file open")
 
     def test_parked_fid_clunked_after_its_lifetime(self):
-        path = self.brief.export("pk6")
-        write(path, b"short-lived")
-        read(self.brief.path("pk6"))
-        self.assertTrue(p9harness.wait_for(lambda: self.diod_holds(path), 5),
-                        "the parked fid should keep the file open on the server")
+        path = self.park(self.brief, "pk6")
         parked = time.monotonic()
         # Ten lifetimes (2 s), swept once a second.
         self.assertTrue(p9harness.wait_for(lambda: not self.diod_holds(path), 2 + 1 + MARGIN),
