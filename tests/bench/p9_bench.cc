@@ -3,10 +3,17 @@
 //   build/bin/p9_bench [--benchmark_filter=Rpc] [--benchmark_min_time=1]
 //
 //   BM_Encode/<T>, BM_Decode/<T>  one message through the codec
-//   BM_RpcRoundTrip/Getattr       Session::Getattr against an in-process
+//   BM_RpcRoundTrip/Getattr/threads
+//                                 Session::Getattr against an in-process
 //                                 server on the loopback channel: encode,
 //                                 two channel hops, two thread wake-ups,
 //                                 Call hand-off, decode
+//   BM_RpcRoundTrip/Getattr/inline
+//                                 the same RPC with the server answering
+//                                 inside Send() on the caller's thread: the
+//                                 client's own work per RPC (tag, encode,
+//                                 claim, publish, decode) with no OS
+//                                 wake-up, like a polled transport
 //   BM_Handoff/PingPong           the Call hand-off alone: two threads
 //                                 complete each other's Call in turn, so
 //                                 one iteration is two completion→waiter
@@ -78,55 +85,86 @@ void RegisterCodec(const std::string& label, FillOptions options = {}) {
                                [m](benchmark::State& s) { BM_Decode(s, m); });
 }
 
-// The smallest server that lets a Session connect and Getattr: answers
-// Tversion and Tgetattr, and Rlerror(ENOSYS) to anything else. Runs on the
-// server end's delivery thread.
+// The smallest server that lets a Session connect and Getattr: encodes into
+// `out` the answer to Tversion and Tgetattr, and Rlerror(ENOSYS) to
+// anything else; false for a request it cannot parse.
+class EchoAnswers {
+ public:
+  bool Answer(absl::Span<const uint8_t> msg, std::vector<uint8_t>* out) const {
+    absl::StatusOr<p9::Header> h = p9::ParseHeader(msg, kMsize);
+    if (!h.ok()) return false;
+    switch (static_cast<p9::MsgType>(h->type)) {
+      case p9::MsgType::kTversion: {
+        absl::StatusOr<p9::Tversion> tv = p9::DecodeMessage<p9::Tversion>(msg, kMsize);
+        if (!tv.ok()) return false;
+        p9::EncodeMessage(h->tag, p9::Rversion{tv->msize, p9::kVersion9P2000L}, out);
+        return true;
+      }
+      case p9::MsgType::kTgetattr:
+        p9::EncodeMessage(h->tag, attr_, out);
+        return true;
+      default:
+        p9::EncodeMessage(h->tag, p9::Rlerror{ENOSYS}, out);
+        return true;
+    }
+  }
+
+ private:
+  const p9::Rgetattr attr_ = MessageFiller().Make<p9::Rgetattr>();
+};
+
+// EchoAnswers behind the server end of a loopback pair: runs on that end's
+// delivery thread.
 class EchoServer : public p9::ChannelReceiver {
  public:
-  explicit EchoServer(std::unique_ptr<p9::Channel> channel)
-      : channel_(std::move(channel)), attr_(MessageFiller().Make<p9::Rgetattr>()) {}
+  explicit EchoServer(std::unique_ptr<p9::Channel> channel) : channel_(std::move(channel)) {}
   ~EchoServer() override { channel_->Close(absl::CancelledError("benchmark done")); }
 
   absl::Status Start() { return channel_->Start(this); }
 
   void OnMessage(absl::Span<const uint8_t> msg) override {
-    absl::StatusOr<p9::Header> h = p9::ParseHeader(msg, kMsize);
-    if (!h.ok()) return;
-    switch (static_cast<p9::MsgType>(h->type)) {
-      case p9::MsgType::kTversion: {
-        absl::StatusOr<p9::Tversion> tv = p9::DecodeMessage<p9::Tversion>(msg, kMsize);
-        if (tv.ok()) Reply(h->tag, p9::Rversion{tv->msize, p9::kVersion9P2000L});
-        break;
-      }
-      case p9::MsgType::kTgetattr:
-        Reply(h->tag, attr_);
-        break;
-      default:
-        Reply(h->tag, p9::Rlerror{ENOSYS});
-    }
+    if (answers_.Answer(msg, &out_)) (void)channel_->Send(out_);
   }
   void OnBadMessage(uint16_t, const absl::Status&) override {}
   void OnClosed(const absl::Status&) override {}
 
  private:
-  template <typename R>
-  void Reply(uint16_t tag, const R& r) {
-    p9::EncodeMessage(tag, r, &out_);
-    (void)channel_->Send(out_);
-  }
-
   const std::unique_ptr<p9::Channel> channel_;
-  const p9::Rgetattr attr_;
+  const EchoAnswers answers_;
   std::vector<uint8_t> out_;  // delivery thread only
 };
 
-void BM_RpcRoundTrip(benchmark::State& state) {
-  auto [client_end, server_end] = p9::MakeLoopbackPair(kMsize);
-  EchoServer server(std::move(server_end));
-  if (absl::Status st = server.Start(); !st.ok()) {
-    state.SkipWithError(st.ToString().c_str());
-    return;
+// A channel whose server answers inside Send(), delivering the reply to the
+// session on the calling thread before Send() returns, so the caller's wait
+// finds it done. Only for a single caller at a time (the benchmark loop).
+class InlineEchoChannel : public p9::Channel {
+ public:
+  absl::Status Start(p9::ChannelReceiver* receiver) override {
+    receiver_ = receiver;
+    return absl::OkStatus();
   }
+  absl::Status Send(absl::Span<const uint8_t> msg) override {
+    if (closed_) return absl::UnavailableError("closed");
+    if (answers_.Answer(msg, &out_)) receiver_->OnMessage(out_);
+    return absl::OkStatus();
+  }
+  uint32_t max_message_size() const override { return kMsize; }
+  void SetReceiveLimit(uint32_t) override {}
+  void Close(const absl::Status& why) override {
+    if (closed_) return;
+    closed_ = true;
+    if (receiver_ != nullptr) receiver_->OnClosed(why);
+  }
+  std::string Describe() const override { return "inline echo"; }
+
+ private:
+  const EchoAnswers answers_;
+  p9::ChannelReceiver* receiver_ = nullptr;
+  bool closed_ = false;
+  std::vector<uint8_t> out_;
+};
+
+void RpcLoop(benchmark::State& state, std::unique_ptr<p9::Channel> client_end) {
   p9::SessionOptions options;
   options.msize = 64 * 1024;
   absl::StatusOr<std::unique_ptr<p9::Session>> session =
@@ -145,6 +183,20 @@ void BM_RpcRoundTrip(benchmark::State& state) {
   }
   // The session goes before the server: its destructor closes the link.
   session->reset();
+}
+
+void BM_RpcThreads(benchmark::State& state) {
+  auto [client_end, server_end] = p9::MakeLoopbackPair(kMsize);
+  EchoServer server(std::move(server_end));
+  if (absl::Status st = server.Start(); !st.ok()) {
+    state.SkipWithError(st.ToString().c_str());
+    return;
+  }
+  RpcLoop(state, std::move(client_end));
+}
+
+void BM_RpcInline(benchmark::State& state) {
+  RpcLoop(state, std::make_unique<InlineEchoChannel>());
 }
 
 // Each thread waits on its own Call and completes the other's, exactly the
@@ -201,7 +253,8 @@ int main(int argc, char** argv) {
   RegisterCodec<p9::Rread>("Rread/4KiB", {.data_size = 4096});
   RegisterCodec<p9::Twrite>("Twrite/64KiB", {.data_size = 64 * 1024});
   RegisterCodec<p9::Rreaddir>("Rreaddir/32entries", {.list_size = 32});
-  benchmark::RegisterBenchmark("BM_RpcRoundTrip/Getattr", BM_RpcRoundTrip)->UseRealTime();
+  benchmark::RegisterBenchmark("BM_RpcRoundTrip/Getattr/threads", BM_RpcThreads)->UseRealTime();
+  benchmark::RegisterBenchmark("BM_RpcRoundTrip/Getattr/inline", BM_RpcInline)->UseRealTime();
   benchmark::RegisterBenchmark("BM_Handoff/PingPong", BM_Handoff)->UseRealTime();
 
   benchmark::Initialize(&argc, argv);
