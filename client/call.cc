@@ -35,9 +35,11 @@ void FutexWakeAll(std::atomic<uint32_t>* word) {
 
 }  // namespace
 
-void Call::Arm(MsgType expect) {
+void Call::Arm(MsgType expect, ReplySink* sink) {
   expect_ = expect;
+  sink_ = sink;
   result_ = absl::OkStatus();
+  consumed_ = false;
   reply_.clear();
   state_.store(kWaiting, std::memory_order_release);
 }
@@ -72,7 +74,8 @@ void Call::Wake() { FutexWakeAll(&state_); }
 bool Call::Cancel() { return Take(kIdle, std::memory_order_acq_rel); }
 
 bool Call::Claim() {
-  // Acquire pairs with Arm()'s release store, making expect_ visible.
+  // Acquire pairs with Arm()'s release store, making expect_ and sink_
+  // visible.
   return Take(kClaimed, std::memory_order_acquire);
 }
 
@@ -90,6 +93,13 @@ bool Call::Take(State to, std::memory_order order) {
 void Call::Complete(absl::Span<const uint8_t> msg) {
   reply_.assign(msg.begin(), msg.end());
   result_ = absl::OkStatus();
+  Publish();
+}
+
+void Call::CompleteConsumed() {
+  reply_.clear();
+  result_ = absl::OkStatus();
+  consumed_ = true;
   Publish();
 }
 

@@ -14,6 +14,18 @@
 
 namespace p9 {
 
+// Takes a reply on the delivery thread, straight from the channel's receive
+// buffer, before the waiter is woken (see Call::Arm). Consume() returns
+// whether it took the reply; if it did, the waiter gets no copy of it.
+// Consume() must not block on anything a reply delivers.
+class ReplySink {
+ public:
+  virtual bool Consume(absl::Span<const uint8_t> msg) = 0;
+
+ protected:
+  ~ReplySink() = default;
+};
+
 // A call slot. Ownership moves between two threads, and the `state_` word
 // says who owns the reply fields at any moment:
 //
@@ -54,8 +66,11 @@ class Call {
   // Sets the tag once, when the slot is created.
   void set_tag(uint16_t tag) { tag_ = tag; }
   // Arms the slot for a reply of type `expect` (or Rlerror). The release
-  // store publishes expect_ and the cleared fields to the delivery thread.
-  void Arm(MsgType expect);
+  // store publishes expect_, sink_ and the cleared fields to the delivery
+  // thread. A reply of type `expect` is offered to `sink` (if any) first;
+  // the sink must outlive the call (the waiter's frame does: it does not
+  // return before kDone or a successful Cancel()).
+  void Arm(MsgType expect, ReplySink* sink = nullptr);
   // Returns a completed (kDone) or cancelled slot to kIdle; only the owning
   // waiter calls this, under the tag-table mutex.
   void Disarm() { state_.store(kIdle, std::memory_order_relaxed); }
@@ -80,6 +95,9 @@ class Call {
   // Valid only after IsDone()/WaitUntil() returned true.
   const std::vector<uint8_t>& reply() const { return reply_; }
   const absl::Status& result() const { return result_; }
+  // Valid likewise: the reply went to the sink given to Arm() (result() is
+  // OK and reply() is empty).
+  bool consumed() const { return consumed_; }
 
   // --- Delivery side (the channel's single delivery thread).
   // Takes the right to complete an armed call. False if the slot is not
@@ -87,8 +105,12 @@ class Call {
   bool Claim();
   // The reply type the call accepts besides Rlerror; read after Claim().
   MsgType expected() const { return expect_; }
+  // The sink given to Arm(); read after Claim().
+  ReplySink* sink() const { return sink_; }
   // After Claim(): copies `msg` as the reply and publishes it.
   void Complete(absl::Span<const uint8_t> msg);
+  // After Claim(), once sink()->Consume() took the reply: publishes that.
+  void CompleteConsumed();
   // After Claim(): fails the call with `why` and publishes it.
   void Fail(const absl::Status& why);
 
@@ -101,6 +123,7 @@ class Call {
   // Written by the waiter before Arm(); read by the delivery thread after an
   // acquire load of kWaiting.
   MsgType expect_ = MsgType::kRlerror;
+  ReplySink* sink_ = nullptr;
   // Owned by the waiter (encoding and sending happen on its thread).
   std::vector<uint8_t> request_;
   // Written by the delivery thread while kWaiting, read by the waiter after
@@ -108,6 +131,7 @@ class Call {
   // call allocates nothing once the slot has seen a message of that size.
   std::vector<uint8_t> reply_;
   absl::Status result_;
+  bool consumed_ = false;
   // The hand-off word; also the futex the waiter sleeps on.
   std::atomic<uint32_t> state_{kIdle};
   static_assert(std::atomic<uint32_t>::is_always_lock_free && sizeof(state_) == 4,

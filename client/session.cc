@@ -315,7 +315,8 @@ bool Session::MayCall() const {
   return state_ == State::kUp || (state_ == State::kRestoring && tls_restoring == this);
 }
 
-absl::StatusOr<Session::Slot> Session::Acquire(MsgType expect, absl::Time deadline) {
+absl::StatusOr<Session::Slot> Session::Acquire(MsgType expect, absl::Time deadline,
+                                               ReplySink* sink) {
   // An operation already interrupted sends nothing more (but flushes, which
   // are made without an interrupter in scope, still go).
   Interrupter* intr = ScopedInterruptible::Current();
@@ -340,7 +341,7 @@ absl::StatusOr<Session::Slot> Session::Acquire(MsgType expect, absl::Time deadli
   if (state_ == State::kClosed) return closed_status_;
   Call* call = &calls_[free_tags_.front()];
   free_tags_.pop_front();
-  call->Arm(expect);
+  call->Arm(expect, sink);
   stats_.in_flight.fetch_add(1, std::memory_order_relaxed);
   return Slot{call, link_};
 }
@@ -509,6 +510,11 @@ void Session::OnMessage(Conn* link, absl::Span<const uint8_t> msg) {
     call->Fail(ProtocolError(what));
     return;
   }
+  ReplySink* sink = call->sink();
+  if (sink != nullptr && h->type == static_cast<uint8_t>(call->expected()) && sink->Consume(msg)) {
+    call->CompleteConsumed();
+    return;
+  }
   call->Complete(msg);
 }
 
@@ -611,6 +617,48 @@ absl::StatusOr<OpenResult> Session::Lcreate(uint32_t fid, const std::string& nam
   return OpenResult{r->qid, r->iounit};
 }
 
+namespace {
+
+// The payload of an Rread (`msg` is a whole message whose size field the
+// channel checked) asked for `count` bytes, decoded in place.
+absl::StatusOr<absl::Span<const uint8_t>> RreadData(absl::Span<const uint8_t> msg, uint32_t count) {
+  if (msg.size() < kHeaderSize) return ProtocolError("Rread is malformed");
+  Decoder d(msg.subspan(kHeaderSize));
+  uint32_t got = d.U32();
+  const uint8_t* data = d.Take(got);
+  if (data == nullptr || d.remaining() != 0) return ProtocolError("Rread is malformed");
+  if (got > count) {
+    return ProtocolError(
+        absl::StrCat("Rread returned ", got, " bytes for a ", count, "-byte read"));
+  }
+  return absl::MakeConstSpan(data, got);
+}
+
+// Hands a well-formed Rread's payload to a ReadSink on the delivery thread.
+// A malformed one is left to the waiter, which reports it.
+class RreadSink final : public ReplySink {
+ public:
+  RreadSink(uint32_t count, ReadSink* out) : count_(count), out_(out) {}
+
+  bool Consume(absl::Span<const uint8_t> msg) override {
+    absl::StatusOr<absl::Span<const uint8_t>> data = RreadData(msg, count_);
+    if (!data.ok()) return false;
+    out_->Deliver(*data);
+    // Read by the waiter after its acquire load of kDone, which the
+    // delivery thread's release store (CompleteConsumed) orders after this.
+    got_ = data->size();
+    return true;
+  }
+  size_t got() const { return got_; }
+
+ private:
+  const uint32_t count_;
+  ReadSink* const out_;
+  size_t got_ = 0;
+};
+
+}  // namespace
+
 absl::StatusOr<size_t> Session::Read(uint32_t fid, uint64_t offset, absl::Span<uint8_t> out) {
   uint32_t count = static_cast<uint32_t>(std::min<size_t>(out.size(), max_read()));
   absl::Time deadline = Deadline();
@@ -623,21 +671,44 @@ absl::StatusOr<size_t> Session::Read(uint32_t fid, uint64_t offset, absl::Span<u
   size_t n = 0;
   if (st.ok()) {
     // Decode in place and copy the payload once, straight to the caller.
-    const std::vector<uint8_t>& r = call->reply();
-    absl::StatusOr<Header> h = ParseHeader(r, msize());
-    Decoder d(absl::MakeConstSpan(r).subspan(kHeaderSize));
-    uint32_t got = d.U32();
-    const uint8_t* data = d.Take(got);
-    if (!h.ok() || data == nullptr || d.remaining() != 0) {
-      st = ProtocolError("Rread is malformed");
-    } else if (got > count) {
-      st =
-          ProtocolError(absl::StrCat("Rread returned ", got, " bytes for a ", count, "-byte read"));
+    absl::StatusOr<absl::Span<const uint8_t>> data = RreadData(call->reply(), count);
+    if (data.ok()) {
+      if (!data->empty()) std::memcpy(out.data(), data->data(), data->size());
+      n = data->size();
     } else {
-      if (got > 0) std::memcpy(out.data(), data, got);
-      n = got;
+      st = data.status();
+      stats_.protocol_errors.fetch_add(1, std::memory_order_relaxed);
     }
-    if (!st.ok()) stats_.protocol_errors.fetch_add(1, std::memory_order_relaxed);
+  }
+  Release(*slot);
+  if (!st.ok()) {
+    stats_.errors.fetch_add(1, std::memory_order_relaxed);
+    return st;
+  }
+  return n;
+}
+
+absl::StatusOr<size_t> Session::ReadTo(uint32_t fid, uint64_t offset, uint32_t count,
+                                       ReadSink* sink) {
+  count = std::min(count, max_read());
+  RreadSink rread(count, sink);
+  absl::Time deadline = Deadline();
+  absl::StatusOr<Slot> slot = Acquire(MsgType::kRread, deadline, &rread);
+  if (!slot.ok()) return slot.status();
+  Call* call = slot->call;
+  EncodeMessage(call->tag(), Tread{fid, offset, count}, &call->request());
+  absl::Status st = Transact(*slot, deadline);
+  size_t n = 0;
+  if (st.ok() && call->consumed()) {
+    n = rread.got();
+  } else if (st.ok()) {
+    // Not taken: an Rlerror, or an Rread the sink refused as malformed.
+    st = ReplyError(call, "Tread");
+    if (st.ok()) {
+      st = RreadData(call->reply(), count).status();
+      if (st.ok()) st = ProtocolError("Rread was not delivered");
+      stats_.protocol_errors.fetch_add(1, std::memory_order_relaxed);
+    }
   }
   Release(*slot);
   if (!st.ok()) {

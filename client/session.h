@@ -88,6 +88,18 @@ struct OpenResult {
   uint32_t iounit = 0;
 };
 
+// Where Session::ReadTo() puts the data it read.
+class ReadSink {
+ public:
+  // Runs on the channel's delivery thread with the bytes read (possibly
+  // none, at end of file); `data` is valid only during the call. Must not
+  // block on anything a 9P reply delivers.
+  virtual void Deliver(absl::Span<const uint8_t> data) = 0;
+
+ protected:
+  ~ReadSink() = default;
+};
+
 // A 9P2000.L client session. Construct with Connect(); all methods are
 // thread-safe and may be called from many threads at once. Every call either
 // returns the server's answer, an errno-carrying Status (Rlerror), or fails
@@ -171,6 +183,13 @@ class Session {
                                      uint32_t mode, uint32_t gid);
   // Reads up to out.size() bytes (capped at max_read()) straight into `out`.
   absl::StatusOr<size_t> Read(uint32_t fid, uint64_t offset, absl::Span<uint8_t> out);
+  // Reads up to `count` bytes (capped at max_read()) and hands them to
+  // `sink` on the channel's delivery thread, from the receive buffer, before
+  // this caller is woken: a reply can go on (e.g. to the kernel) without
+  // a copy and without waiting for this thread to be scheduled. On OK the
+  // sink was called exactly once, with the returned number of bytes; on an
+  // error it was not called.
+  absl::StatusOr<size_t> ReadTo(uint32_t fid, uint64_t offset, uint32_t count, ReadSink* sink);
   // Writes up to max_write() bytes of `data`; returns how many the server took.
   absl::StatusOr<uint32_t> Write(uint32_t fid, uint64_t offset, absl::Span<const uint8_t> data);
   // Clunks and frees fid. The fid is gone even if the server reports an
@@ -233,7 +252,7 @@ class Session {
   absl::Status Negotiate(Conn& link, uint32_t want);
   // Takes a free tag (blocking until one is free or the deadline passes) and
   // arms its call to accept a reply of type `expect`.
-  absl::StatusOr<Slot> Acquire(MsgType expect, absl::Time deadline);
+  absl::StatusOr<Slot> Acquire(MsgType expect, absl::Time deadline, ReplySink* sink = nullptr);
   // Returns a call's tag to the free list.
   void Release(const Slot& slot);
   // Sends the call's request and waits for its reply; on deadline flushes it.

@@ -197,12 +197,41 @@ void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fu
   });
 }
 
+namespace {
+
+// Answers a FUSE read from the channel's delivery thread, straight from the
+// receive buffer: the reader wakes without waiting for this worker to be
+// scheduled again, and the payload is copied once (into the kernel).
+class FuseReadReply final : public ReadSink {
+ public:
+  explicit FuseReadReply(fuse_req_t req) : req_(req) {}
+  void Deliver(absl::Span<const uint8_t> data) override {
+    fuse_reply_buf(req_, reinterpret_cast<const char*>(data.data()), data.size());
+  }
+
+ private:
+  const fuse_req_t req_;
+};
+
+}  // namespace
+
 void Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi) {
   (void)ino;
   Run(req, "read", [&] {
     FileHandle* h = FileOf(fi);
     size_t chunk = Fs(req)->max_read();
     if (h->iounit != 0) chunk = std::min<size_t>(chunk, h->iounit);
+    if (size <= chunk) {
+      // One Tread answers it (the common case: the kernel asks for at most
+      // max_read). Once ReadTo succeeds, req is answered (and freed).
+      FuseReadReply reply(req);
+      absl::StatusOr<size_t> n = WithIoFid(Fs(req), h, true, [&](const FidRef& f) {
+        return f->session()->ReadTo(f->num(), static_cast<uint64_t>(off),
+                                    static_cast<uint32_t>(size), &reply);
+      });
+      if (!n.ok()) ReplyStatus(req, n.status());
+      return;
+    }
     thread_local std::unique_ptr<uint8_t[]> buf;
     thread_local size_t cap = 0;
     if (cap < size) {

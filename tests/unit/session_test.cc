@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <future>
 #include <string>
 #include <thread>
@@ -406,6 +407,134 @@ TEST(Session, EmptyReadIsFine) {
   absl::StatusOr<size_t> n = call.get();
   ASSERT_TRUE(n.ok()) << n.status();
   EXPECT_EQ(*n, 0u);
+}
+
+// Records what Session::ReadTo hands over, and on which thread.
+class RecordingSink final : public ReadSink {
+ public:
+  void Deliver(absl::Span<const uint8_t> data) override {
+    data_.assign(data.begin(), data.end());
+    thread_ = std::this_thread::get_id();
+    // The caller cannot have returned yet: it waits for kDone, which is
+    // published only after this returns.
+    caller_returned_early_ = returned_.load(std::memory_order_acquire);
+    calls_.fetch_add(1, std::memory_order_release);
+  }
+  // Only after ReadTo returned (its acquire of kDone orders our writes).
+  std::string data() const { return std::string(data_.begin(), data_.end()); }
+  std::thread::id thread() const { return thread_; }
+  int calls() const { return calls_.load(std::memory_order_acquire); }
+  bool caller_returned_early() const { return caller_returned_early_; }
+  void MarkReturned() { returned_.store(true, std::memory_order_release); }
+
+ private:
+  std::vector<uint8_t> data_;
+  std::thread::id thread_;
+  bool caller_returned_early_ = false;
+  std::atomic<bool> returned_{false};
+  std::atomic<int> calls_{0};
+};
+
+std::future<absl::StatusOr<size_t>> AsyncReadTo(Session* s, uint32_t count, RecordingSink* sink,
+                                                std::thread::id* caller) {
+  return std::async(std::launch::async, [=] {
+    *caller = std::this_thread::get_id();
+    absl::StatusOr<size_t> n = s->ReadTo(3, 100, count, sink);
+    sink->MarkReturned();
+    return n;
+  });
+}
+
+TEST(SessionReadTo, DeliversOnTheDeliveryThreadBeforeTheCallerReturns) {
+  Rig rig = MakeRig();
+  RecordingSink sink;
+  std::thread::id caller;
+  auto call = AsyncReadTo(rig.session.get(), 5, &sink, &caller);
+  std::optional<Received> r = rig.server->Next();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->As<Tread>().offset, 100u);
+  EXPECT_EQ(r->As<Tread>().count, 5u);
+  rig.server->Reply(r->header.tag, Rread{Bytes{"hello"}});
+  absl::StatusOr<size_t> n = call.get();
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(*n, 5u);
+  EXPECT_EQ(sink.calls(), 1);
+  EXPECT_EQ(sink.data(), "hello");
+  EXPECT_NE(sink.thread(), caller);
+  EXPECT_FALSE(sink.caller_returned_early());
+}
+
+TEST(SessionReadTo, ErrorsAndMalformedRepliesNeverReachTheSink) {
+  Rig rig = MakeRig();
+  RecordingSink sink;
+  std::thread::id caller;
+  auto err = AsyncReadTo(rig.session.get(), 5, &sink, &caller);
+  std::optional<Received> r = rig.server->Next();
+  ASSERT_TRUE(r.has_value());
+  rig.server->Reply(r->header.tag, Rlerror{EACCES});
+  absl::StatusOr<size_t> n = err.get();
+  ASSERT_FALSE(n.ok());
+  EXPECT_EQ(ToErrno(n.status()), EACCES);
+
+  RecordingSink sink2;
+  auto over = AsyncReadTo(rig.session.get(), 5, &sink2, &caller);
+  r = rig.server->Next();
+  ASSERT_TRUE(r.has_value());
+  const uint64_t protocol_errors = rig.session->stats().protocol_errors.load();
+  rig.server->Reply(r->header.tag, Rread{Bytes{"too long!"}});
+  n = over.get();
+  ASSERT_FALSE(n.ok());
+  EXPECT_EQ(n.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(rig.session->stats().protocol_errors.load(), protocol_errors + 1);
+  EXPECT_EQ(sink.calls(), 0);
+  EXPECT_EQ(sink2.calls(), 0);
+  EXPECT_TRUE(rig.session->alive());
+}
+
+TEST(SessionReadTo, ReplyBeforeRflushIsDeliveredAndLateOneIsNot) {
+  SessionOptions o;
+  o.timeout = absl::Milliseconds(200);
+  Rig rig = MakeRig(o);
+  std::thread::id caller;
+  {
+    // The reply beats the Rflush: it is delivered and the read succeeds.
+    RecordingSink sink;
+    auto call = AsyncReadTo(rig.session.get(), 4, &sink, &caller);
+    std::optional<Received> r = rig.server->Next();
+    std::optional<Received> flush = rig.server->Next();
+    ASSERT_TRUE(r.has_value() && flush.has_value());
+    ASSERT_EQ(flush->header.type, static_cast<uint8_t>(MsgType::kTflush));
+    rig.server->Reply(r->header.tag, Rread{Bytes{"late"}});
+    rig.server->Reply(flush->header.tag, Rflush{});
+    absl::StatusOr<size_t> n = call.get();
+    ASSERT_TRUE(n.ok()) << n.status();
+    EXPECT_EQ(sink.data(), "late");
+  }
+  // The Rflush comes first: the read times out, and an Rread that still
+  // arrives for the old tag finds an idle slot, not the (gone) sink.
+  uint16_t old_tag;
+  {
+    RecordingSink sink;
+    auto call = AsyncReadTo(rig.session.get(), 4, &sink, &caller);
+    std::optional<Received> r = rig.server->Next();
+    std::optional<Received> flush = rig.server->Next();
+    ASSERT_TRUE(r.has_value() && flush.has_value());
+    old_tag = r->header.tag;
+    rig.server->Reply(flush->header.tag, Rflush{});
+    absl::StatusOr<size_t> n = call.get();
+    ASSERT_FALSE(n.ok());
+    EXPECT_EQ(ToErrno(n.status()), ETIMEDOUT);
+    EXPECT_EQ(sink.calls(), 0);
+  }
+  const uint64_t protocol_errors = rig.session->stats().protocol_errors.load();
+  rig.server->Reply(old_tag, Rread{Bytes{"gone"}});
+  // Dropped and counted (no call may arm the tag before that: it would
+  // take the stray reply as its own).
+  for (int i = 0; i < 5000 && rig.session->stats().protocol_errors.load() == protocol_errors; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  EXPECT_EQ(rig.session->stats().protocol_errors.load(), protocol_errors + 1);
+  EXPECT_TRUE(rig.session->alive());
 }
 
 TEST(SessionInterrupt, InterruptFlushesAndFailsWithEintr) {
