@@ -151,6 +151,16 @@ struct Outcome {
   std::atomic<bool> returned{false};
 };
 
+// Counts what Session::ReadTo hands over (on the delivery thread).
+struct CountingSink final : p9::ReadSink {
+  void Deliver(absl::Span<const uint8_t> data) override {
+    bytes = data.size();
+    calls.fetch_add(1, std::memory_order_release);
+  }
+  size_t bytes = 0;  // read by the caller after ReadTo returned
+  std::atomic<int> calls{0};
+};
+
 template <typename Fn>
 void Start(const FakeServer& server, Outcome& o, Fn fn) {
   const int before = server.requests();
@@ -204,7 +214,18 @@ void Run(uint8_t flags, absl::Span<const uint8_t> stream) {
     if (r.ok() && r->size() != 2) Fail("Walk of two names succeeded with another count");
     return r.status();
   });
+  CountingSink sink;
   Start(server, read, [&]() -> absl::Status {
+    if ((flags & ss::kReadTo) != 0) {
+      auto r = session.ReadTo(1, 0, ss::kReadCount, &sink);
+      // On OK the sink got exactly the bytes returned, once; on an error
+      // it was never called.
+      const int calls = sink.calls.load(std::memory_order_acquire);
+      if (r.ok() && (calls != 1 || sink.bytes != *r)) Fail("ReadTo and its sink disagree");
+      if (r.ok() && *r > ss::kReadCount) Fail("ReadTo returned more than asked for");
+      if (!r.ok() && calls != 0) Fail("a failed ReadTo called its sink");
+      return r.status();
+    }
     auto r = session.Read(1, 0, absl::MakeSpan(buf));
     if (r.ok() && *r > buf.size()) Fail("Read returned more than asked for");
     return r.status();

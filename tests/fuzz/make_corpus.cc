@@ -194,6 +194,15 @@ void AddSessionSeeds(Corpus& corpus) {
   seeds["own_rversion"] = stream(ss::kOwnRversion, {rversion, walk, read, getattr});
   seeds["own_rversion_9p2000"] =
       stream(ss::kOwnRversion, {Encode(p9::Rversion{4096, "9P2000"}, p9::kNoTag), walk});
+  // The same read made with ReadTo (its payload goes to a sink on the
+  // delivery thread): answered, refused, too long, and flushed.
+  seeds["readto_answers"] = stream(ss::kReadTo, {walk, read, getattr});
+  seeds["readto_lerror"] = stream(ss::kReadTo, {walk, lerror(ss::kReadTag), getattr});
+  seeds["readto_overcount"] = stream(
+      ss::kReadTo,
+      {walk, Encode(p9::Rread{p9::Bytes{std::string(ss::kReadCount + 1, 'x')}}, ss::kReadTag),
+       getattr});
+  seeds["readto_flushed"] = stream(ss::kReadTo | ss::kKeepOpen | ss::kAnswerFlush, {walk, getattr});
   seeds["own_rversion_raised"] = stream(
       ss::kOwnRversion, {Encode(p9::Rversion{ss::kMsize * 2, p9::kVersion9P2000L}, p9::kNoTag)});
 }

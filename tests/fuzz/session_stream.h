@@ -24,6 +24,9 @@ inline constexpr uint8_t kAnswerFlush = 2;
 // The stream's first frame (by its size field) answers Tversion, instead
 // of the target's own valid Rversion; the rest follows as usual.
 inline constexpr uint8_t kOwnRversion = 4;
+// The read is Session::ReadTo (payload handed over on the delivery thread)
+// instead of Session::Read.
+inline constexpr uint8_t kReadTo = 8;
 
 // msize the target asks for, and grants in its own Rversion.
 inline constexpr uint32_t kMsize = 8192;
