@@ -1030,10 +1030,18 @@ class ParkedOpenFids(unittest.TestCase):
         """Waits until the daemon has parked a fid. close() returns before the
         kernel's asynchronous FUSE release reaches the daemon, so an open
         right after it may find nothing parked yet (seen with the ASan
-        daemon). The stats file (rewritten every second) counts them."""
+        daemon). The stats file (rewritten every second) counts them; only a
+        file written after this call counts, or a count from before the last
+        reopen took the parked fid would do (seen under ASan too)."""
+        path = p9stats.stats_path(mount.mountpoint)
+        since = time.time_ns()
+
         def parked():
             try:
-                with open(p9stats.stats_path(mount.mountpoint)) as f:
+                with open(path) as f:
+                    # fstat of the file read: a rewrite replaces it.
+                    if os.fstat(f.fileno()).st_mtime_ns <= since:
+                        return False
                     m = re.search(r"^cache open_fid .*entries=(\d+)", f.read(), re.M)
             except OSError:
                 return False
