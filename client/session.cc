@@ -660,32 +660,20 @@ class RreadSink final : public ReplySink {
 }  // namespace
 
 absl::StatusOr<size_t> Session::Read(uint32_t fid, uint64_t offset, absl::Span<uint8_t> out) {
-  uint32_t count = static_cast<uint32_t>(std::min<size_t>(out.size(), max_read()));
-  absl::Time deadline = Deadline();
-  absl::StatusOr<Slot> slot = Acquire(MsgType::kRread, deadline);
-  if (!slot.ok()) return slot.status();
-  Call* call = slot->call;
-  EncodeMessage(call->tag(), Tread{fid, offset, count}, &call->request());
-  absl::Status st = Transact(*slot, deadline);
-  if (st.ok()) st = ReplyError(call, "Tread");
-  size_t n = 0;
-  if (st.ok()) {
-    // Decode in place and copy the payload once, straight to the caller.
-    absl::StatusOr<absl::Span<const uint8_t>> data = RreadData(call->reply(), count);
-    if (data.ok()) {
-      if (!data->empty()) std::memcpy(out.data(), data->data(), data->size());
-      n = data->size();
-    } else {
-      st = data.status();
-      stats_.protocol_errors.fetch_add(1, std::memory_order_relaxed);
+  // The delivery thread copies the payload straight into `out`: one copy,
+  // where a reply kept in the call would take two.
+  class CopyTo final : public ReadSink {
+   public:
+    explicit CopyTo(absl::Span<uint8_t> out) : out_(out) {}
+    void Deliver(absl::Span<const uint8_t> data) override {
+      if (!data.empty()) std::memcpy(out_.data(), data.data(), data.size());
     }
-  }
-  Release(*slot);
-  if (!st.ok()) {
-    stats_.errors.fetch_add(1, std::memory_order_relaxed);
-    return st;
-  }
-  return n;
+
+   private:
+    const absl::Span<uint8_t> out_;
+  } copy(out);
+  return ReadTo(fid, offset, static_cast<uint32_t>(std::min<size_t>(out.size(), max_read())),
+                &copy);
 }
 
 absl::StatusOr<size_t> Session::ReadTo(uint32_t fid, uint64_t offset, uint32_t count,
