@@ -64,12 +64,22 @@ bool Call::WaitUntil(absl::Time deadline, const std::atomic<bool>* cancel) {
       // state moved on (claimed or done): look again.
       if (!state_.compare_exchange_weak(s, s | kSleeping, std::memory_order_acquire)) continue;
       s |= kSleeping;
+      // A Wake() since the check above cleared nothing yet (we had no bit)
+      // and its flag store is visible after this acquire: look again.
+      if (cancel != nullptr && cancel->load(std::memory_order_acquire)) return false;
     }
     FutexWait(&state_, s, deadline);
   }
 }
 
-void Call::Wake() { FutexWakeAll(&state_); }
+void Call::Wake() {
+  // Clearing the bit makes a waiter between its cancel check and its futex
+  // sleep find the word changed (the sleep returns at once), so the wake-up
+  // cannot be lost; a waiter already asleep is woken. Release: a waiter that
+  // sets the bit again after this sees the cancel flag stored before it.
+  state_.fetch_and(~static_cast<uint32_t>(kSleeping), std::memory_order_release);
+  FutexWakeAll(&state_);
+}
 
 bool Call::Cancel() { return Take(kIdle, std::memory_order_acq_rel); }
 
