@@ -3,7 +3,10 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <deque>
+#include <functional>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "client/errors.h"
@@ -315,8 +318,8 @@ bool Session::MayCall() const {
   return state_ == State::kUp || (state_ == State::kRestoring && tls_restoring == this);
 }
 
-absl::StatusOr<Session::Slot> Session::Acquire(MsgType expect, absl::Time deadline,
-                                               ReplySink* sink) {
+absl::StatusOr<Session::Slot> Session::Acquire(MsgType expect, absl::Time deadline, ReplySink* sink,
+                                               bool wait) {
   // An operation already interrupted sends nothing more (but flushes, which
   // are made without an interrupter in scope, still go).
   Interrupter* intr = ScopedInterruptible::Current();
@@ -327,6 +330,7 @@ absl::StatusOr<Session::Slot> Session::Acquire(MsgType expect, absl::Time deadli
   auto ready = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
     return state_ == State::kClosed || (MayCall() && !free_tags_.empty());
   };
+  if (!wait && !ready()) return absl::ResourceExhaustedError("no free 9P tag");
   if (!AwaitInterruptibly(ready, deadline, expect == MsgType::kRflush ? nullptr : intr)) {
     if (intr != nullptr && intr->interrupted() && expect != MsgType::kRflush) {
       return ErrnoError(EINTR, "9P request interrupted");
@@ -353,18 +357,28 @@ void Session::Release(const Slot& slot) {
   stats_.in_flight.fetch_sub(1, std::memory_order_relaxed);
 }
 
-absl::Status Session::Transact(const Slot& slot, absl::Time deadline) {
+absl::Status Session::Transact(Slot& slot, absl::Time deadline) {
+  if (absl::Status st = Post(slot); !st.ok()) return st;
+  return Await(slot, deadline);
+}
+
+absl::Status Session::Post(Slot& slot) {
   Call* call = slot.call;
   stats_.requests.fetch_add(1, std::memory_order_relaxed);
   stats_.bytes_sent.fetch_add(call->request().size(), std::memory_order_relaxed);
   if (options_.debug) Trace(">>>", call->request());
-  const auto sent_at = std::chrono::steady_clock::now();
+  slot.sent_at = std::chrono::steady_clock::now();
   if (absl::Status st = slot.link->channel->Send(call->request()); !st.ok()) {
     // Nothing was (fully) sent, so no reply will come; but the channel may
     // have died concurrently and OnClosed may have claimed the call.
     if (!call->Cancel()) call->WaitUntil(absl::InfiniteFuture());
     return ConnectionLost(st.message());
   }
+  return absl::OkStatus();
+}
+
+absl::Status Session::Await(const Slot& slot, absl::Time deadline) {
+  Call* call = slot.call;
   Interrupter* intr = ScopedInterruptible::Current();
   bool done;
   if (intr != nullptr) {
@@ -392,7 +406,7 @@ absl::Status Session::Transact(const Slot& slot, absl::Time deadline) {
   // OK means a reply arrived (a failed call carries the channel's error).
   if (call->result().ok()) {
     auto us = std::chrono::duration_cast<std::chrono::microseconds>(
-        std::chrono::steady_clock::now() - sent_at);
+        std::chrono::steady_clock::now() - slot.sent_at);
     RecordLatency(stats_.latency_us_log2, static_cast<uint64_t>(us.count()));
   }
   return call->result();
@@ -657,21 +671,40 @@ class RreadSink final : public ReplySink {
   size_t got_ = 0;
 };
 
+// Copies a read's payload into the caller's buffer, on the delivery thread.
+class CopyTo final : public ReadSink {
+ public:
+  explicit CopyTo(absl::Span<uint8_t> out) : out_(out) {}
+  void Deliver(absl::Span<const uint8_t> data) override {
+    if (!data.empty()) std::memcpy(out_.data(), data.data(), data.size());
+  }
+
+ private:
+  const absl::Span<uint8_t> out_;
+};
+
+// Appends a Twrite of `data` to `req` (cleared first), encoded by hand so
+// the payload is copied once, into the request buffer.
+void EncodeTwrite(uint16_t tag, uint32_t fid, uint64_t offset, absl::Span<const uint8_t> data,
+                  std::vector<uint8_t>* req) {
+  const auto count = static_cast<uint32_t>(data.size());
+  req->clear();
+  Encoder e(req);
+  e.U32(kWriteHeaderSize + count);
+  e.U8(static_cast<uint8_t>(MsgType::kTwrite));
+  e.U16(tag);
+  e.U32(fid);
+  e.U64(offset);
+  e.U32(count);
+  e.Raw(data.data(), count);
+}
+
 }  // namespace
 
 absl::StatusOr<size_t> Session::Read(uint32_t fid, uint64_t offset, absl::Span<uint8_t> out) {
   // The delivery thread copies the payload straight into `out`: one copy,
   // where a reply kept in the call would take two.
-  class CopyTo final : public ReadSink {
-   public:
-    explicit CopyTo(absl::Span<uint8_t> out) : out_(out) {}
-    void Deliver(absl::Span<const uint8_t> data) override {
-      if (!data.empty()) std::memcpy(out_.data(), data.data(), data.size());
-    }
-
-   private:
-    const absl::Span<uint8_t> out_;
-  } copy(out);
+  CopyTo copy(out);
   return ReadTo(fid, offset, static_cast<uint32_t>(std::min<size_t>(out.size(), max_read())),
                 &copy);
 }
@@ -690,13 +723,7 @@ absl::StatusOr<size_t> Session::ReadTo(uint32_t fid, uint64_t offset, uint32_t c
   if (st.ok() && call->consumed()) {
     n = rread.got();
   } else if (st.ok()) {
-    // Not taken: an Rlerror, or an Rread the sink refused as malformed.
-    st = ReplyError(call, "Tread");
-    if (st.ok()) {
-      st = RreadData(call->reply(), count).status();
-      if (st.ok()) st = ProtocolError("Rread was not delivered");
-      stats_.protocol_errors.fetch_add(1, std::memory_order_relaxed);
-    }
+    st = UnconsumedRread(call, count);
   }
   Release(*slot);
   if (!st.ok()) {
@@ -713,37 +740,186 @@ absl::StatusOr<uint32_t> Session::Write(uint32_t fid, uint64_t offset,
   absl::StatusOr<Slot> slot = Acquire(MsgType::kRwrite, deadline);
   if (!slot.ok()) return slot.status();
   Call* call = slot->call;
-  // Encoded by hand so the payload is copied once, into the request buffer.
-  std::vector<uint8_t>& req = call->request();
-  req.clear();
-  Encoder e(&req);
-  e.U32(kWriteHeaderSize + count);
-  e.U8(static_cast<uint8_t>(MsgType::kTwrite));
-  e.U16(call->tag());
-  e.U32(fid);
-  e.U64(offset);
-  e.U32(count);
-  e.Raw(data.data(), count);
+  EncodeTwrite(call->tag(), fid, offset, data.first(count), &call->request());
   absl::Status st = Transact(*slot, deadline);
-  if (st.ok()) st = ReplyError(call, "Twrite");
   uint32_t n = 0;
-  if (st.ok()) {
-    absl::StatusOr<Rwrite> r = DecodeMessage<Rwrite>(call->reply(), msize());
-    if (!r.ok()) {
-      st = ProtocolError(r.status().message());
-    } else if (r->count > count) {
-      st = ProtocolError(absl::StrCat("Rwrite claims ", r->count, " of ", count, " bytes"));
-    } else {
-      n = r->count;
-    }
-    if (!st.ok()) stats_.protocol_errors.fetch_add(1, std::memory_order_relaxed);
-  }
+  if (st.ok()) st = WrittenCount(call, count, &n);
   Release(*slot);
   if (!st.ok()) {
     stats_.errors.fetch_add(1, std::memory_order_relaxed);
     return st;
   }
   return n;
+}
+
+absl::Status Session::UnconsumedRread(const Call* call, uint32_t count) {
+  // Not taken by its sink: an Rlerror, or an Rread the sink refused as
+  // malformed.
+  absl::Status st = ReplyError(call, "Tread");
+  if (st.ok()) {
+    st = RreadData(call->reply(), count).status();
+    if (st.ok()) st = ProtocolError("Rread was not delivered");
+    stats_.protocol_errors.fetch_add(1, std::memory_order_relaxed);
+  }
+  return st;
+}
+
+absl::Status Session::WrittenCount(const Call* call, uint32_t count, uint32_t* n) {
+  absl::Status st = ReplyError(call, "Twrite");
+  if (!st.ok()) return st;
+  absl::StatusOr<Rwrite> r = DecodeMessage<Rwrite>(call->reply(), msize());
+  if (!r.ok()) {
+    st = ProtocolError(r.status().message());
+  } else if (r->count > count) {
+    st = ProtocolError(absl::StrCat("Rwrite claims ", r->count, " of ", count, " bytes"));
+  } else {
+    *n = r->count;
+  }
+  if (!st.ok()) stats_.protocol_errors.fetch_add(1, std::memory_order_relaxed);
+  return st;
+}
+
+struct Session::Piece {
+  uint64_t offset = 0;
+  uint32_t count = 0;
+  // A write's bytes (in the caller's buffer).
+  const uint8_t* data = nullptr;
+  // Takes a read's reply (see Acquire).
+  ReplySink* sink = nullptr;
+  // What the server did: bytes read/written, or why not.
+  size_t done = 0;
+  absl::Status status = absl::UnknownError("not sent");
+};
+
+void Session::Pipeline(std::vector<Piece>& pieces, MsgType expect,
+                       const std::function<void(Piece&, Call*)>& encode,
+                       const std::function<bool(Piece&, Call*, absl::Status)>& finish) {
+  struct Posted {
+    Piece* piece;
+    Slot slot;
+    absl::Time deadline;
+  };
+  std::deque<Posted> window;
+  size_t next = 0;
+  bool wanted = true;
+  while (true) {
+    // The oldest piece may wait for a tag; the others take free tags only,
+    // so callers that each hold some tags never wait on one another.
+    while (wanted && next < pieces.size() && window.size() < tunables::kMaxPipelinedPieces) {
+      Piece& p = pieces[next];
+      absl::Time deadline = Deadline();
+      absl::StatusOr<Slot> slot = Acquire(expect, deadline, p.sink, window.empty());
+      if (!slot.ok()) {
+        if (window.empty()) {
+          p.status = slot.status();
+          wanted = false;
+        }
+        break;
+      }
+      encode(p, slot->call);
+      if (absl::Status st = Post(*slot); !st.ok()) {
+        Release(*slot);
+        p.status = st;
+        wanted = false;
+        break;
+      }
+      window.push_back(Posted{&p, *slot, deadline});
+      ++next;
+    }
+    if (window.empty()) break;
+    Posted w = std::move(window.front());
+    window.pop_front();
+    absl::Status st = Await(w.slot, w.deadline);
+    if (!finish(*w.piece, w.slot.call, st)) wanted = false;
+    Release(w.slot);
+    if (!w.piece->status.ok()) stats_.errors.fetch_add(1, std::memory_order_relaxed);
+  }
+}
+
+namespace {
+
+// Splits [offset, offset + size) into pieces of at most `max` bytes.
+template <typename Piece>
+std::vector<Piece> Split(uint64_t offset, size_t size, uint32_t max) {
+  std::vector<Piece> pieces((size + max - 1) / max);
+  for (size_t i = 0; i < pieces.size(); ++i) {
+    pieces[i].offset = offset + i * uint64_t{max};
+    pieces[i].count = static_cast<uint32_t>(std::min<size_t>(max, size - i * size_t{max}));
+  }
+  return pieces;
+}
+
+// Bytes done from the first piece up to the first short one, or the error
+// of a piece before that. A failed piece in the middle is an error, not a
+// short count: the kernel takes a short read for end of file (and shrinks
+// its idea of the file's size), and ignores a short count from writeback.
+template <typename Piece>
+absl::StatusOr<size_t> Contiguous(const std::vector<Piece>& pieces) {
+  size_t total = 0;
+  for (const Piece& p : pieces) {
+    if (!p.status.ok()) return p.status;
+    total += p.done;
+    if (p.done < p.count) break;
+  }
+  return total;
+}
+
+}  // namespace
+
+absl::StatusOr<size_t> Session::ReadMany(uint32_t fid, uint64_t offset, absl::Span<uint8_t> out,
+                                         uint32_t piece) {
+  if (piece == 0 || piece > max_read()) piece = max_read();
+  if (out.size() <= piece) return Read(fid, offset, out);
+  std::vector<Piece> pieces = Split<Piece>(offset, out.size(), piece);
+  // Each piece's reply is copied straight into its part of `out`. A deque
+  // never moves what it holds, so the sinks' pointers stay valid.
+  struct Sinks {
+    Sinks(absl::Span<uint8_t> to, uint32_t count) : copy(to), rread(count, &copy) {}
+    CopyTo copy;
+    RreadSink rread;
+  };
+  std::deque<Sinks> sinks;
+  for (Piece& p : pieces) {
+    sinks.emplace_back(out.subspan(p.offset - offset, p.count), p.count);
+    p.sink = &sinks.back().rread;
+  }
+  Pipeline(
+      pieces, MsgType::kRread,
+      [fid](Piece& p, Call* call) {
+        EncodeMessage(call->tag(), Tread{fid, p.offset, p.count}, &call->request());
+      },
+      [this](Piece& p, Call* call, absl::Status st) {
+        if (st.ok() && call->consumed()) {
+          p.done = static_cast<RreadSink*>(p.sink)->got();
+        } else if (st.ok()) {
+          st = UnconsumedRread(call, p.count);
+        }
+        p.status = st;
+        return st.ok() && p.done == p.count;
+      });
+  return Contiguous(pieces);
+}
+
+absl::StatusOr<size_t> Session::WriteMany(uint32_t fid, uint64_t offset,
+                                          absl::Span<const uint8_t> data, uint32_t piece) {
+  if (piece == 0 || piece > max_write()) piece = max_write();
+  if (data.size() <= piece) return Write(fid, offset, data);
+  std::vector<Piece> pieces = Split<Piece>(offset, data.size(), piece);
+  for (Piece& p : pieces) p.data = data.data() + (p.offset - offset);
+  Pipeline(
+      pieces, MsgType::kRwrite,
+      [fid](Piece& p, Call* call) {
+        EncodeTwrite(call->tag(), fid, p.offset, absl::MakeConstSpan(p.data, p.count),
+                     &call->request());
+      },
+      [this](Piece& p, Call* call, absl::Status st) {
+        uint32_t n = 0;
+        if (st.ok()) st = WrittenCount(call, p.count, &n);
+        p.done = n;
+        p.status = st;
+        return st.ok() && n == p.count;
+      });
+  return Contiguous(pieces);
 }
 
 absl::Status Session::Clunk(uint32_t fid) {

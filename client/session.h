@@ -4,6 +4,7 @@
 #define P9_CLIENT_SESSION_H_
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -192,6 +193,20 @@ class Session {
   absl::StatusOr<size_t> ReadTo(uint32_t fid, uint64_t offset, uint32_t count, ReadSink* sink);
   // Writes up to max_write() bytes of `data`; returns how many the server took.
   absl::StatusOr<uint32_t> Write(uint32_t fid, uint64_t offset, absl::Span<const uint8_t> data);
+  // Reads out.size() bytes (any amount) as Treads of at most `piece` bytes
+  // (0 or more than max_read(): max_read()), up to kMaxPipelinedPieces of
+  // them in flight together. Returns the bytes read from `offset` up to the
+  // first short piece (end of file); fails if any piece before that fails,
+  // so a short count always means end of file.
+  absl::StatusOr<size_t> ReadMany(uint32_t fid, uint64_t offset, absl::Span<uint8_t> out,
+                                  uint32_t piece = 0);
+  // Writes all of `data` as pipelined Twrites likewise. Returns how many
+  // bytes from `offset` the server took up to the first short piece; fails
+  // if any piece before that fails (pieces around it may have been written:
+  // repeat the whole write). The pieces may be applied in any order, so
+  // never use it on a file opened O_APPEND.
+  absl::StatusOr<size_t> WriteMany(uint32_t fid, uint64_t offset, absl::Span<const uint8_t> data,
+                                   uint32_t piece = 0);
   // Clunks and frees fid. The fid is gone even if the server reports an
   // error (9P semantics), so it is always returned to the pool.
   absl::Status Clunk(uint32_t fid);
@@ -234,7 +249,11 @@ class Session {
   struct Slot {
     Call* call = nullptr;
     std::shared_ptr<Conn> link;
+    // When Post() sent the request (for the latency histogram).
+    std::chrono::steady_clock::time_point sent_at{};
   };
+  // One request of a ReadMany/WriteMany (defined in session.cc).
+  struct Piece;
   enum class State {
     kUp,         // the link carries calls
     kDown,       // the link died; the recovery thread is replacing it
@@ -250,15 +269,29 @@ class Session {
   void OnClosed(Conn* link, const absl::Status& why);
 
   absl::Status Negotiate(Conn& link, uint32_t want);
-  // Takes a free tag (blocking until one is free or the deadline passes) and
+  // Takes a free tag (blocking until one is free or the deadline passes;
+  // with wait=false failing with ResourceExhausted at once if none is) and
   // arms its call to accept a reply of type `expect`.
-  absl::StatusOr<Slot> Acquire(MsgType expect, absl::Time deadline, ReplySink* sink = nullptr);
+  absl::StatusOr<Slot> Acquire(MsgType expect, absl::Time deadline, ReplySink* sink = nullptr,
+                               bool wait = true);
   // Returns a call's tag to the free list.
   void Release(const Slot& slot);
   // Sends the call's request and waits for its reply; on deadline flushes it.
   // On OK, call->reply() holds an R-message of the expected type (or
   // Rlerror) whose header is valid.
-  absl::Status Transact(const Slot& slot, absl::Time deadline);
+  absl::Status Transact(Slot& slot, absl::Time deadline);
+  // The two halves of Transact(). Post() sends; if it fails the call is
+  // finished (only Release() remains). Await() waits for the reply of a
+  // posted call, flushing it on deadline or interrupt.
+  absl::Status Post(Slot& slot);
+  absl::Status Await(const Slot& slot, absl::Time deadline);
+  // Runs pieces[0..n) in order with up to kMaxPipelinedPieces in flight:
+  // `encode` fills a piece's request, `finish` judges its reply and returns
+  // whether later pieces are still wanted. Every posted piece is awaited
+  // (its sink is never used after this returns).
+  void Pipeline(std::vector<Piece>& pieces, MsgType expect,
+                const std::function<void(Piece&, Call*)>& encode,
+                const std::function<bool(Piece&, Call*, absl::Status)>& finish);
   // Sends Tflush(oldtag) and waits for Rflush; closes the channel if that
   // fails, so the flushed call is completed one way or the other.
   void FlushAndWait(const Slot& slot);
@@ -276,6 +309,11 @@ class Session {
   // A request that cannot be encoded, or is larger than msize, never goes
   // out: E2BIG/ENAMETOOLONG for the caller instead of a malformed message.
   absl::Status CheckEncoded(bool encoded, size_t size, const char* request_name) const;
+  // The error of a Tread reply its sink did not take.
+  absl::Status UnconsumedRread(const Call* call, uint32_t count);
+  // Checks an Rwrite (or Rlerror) for a Twrite of `count` bytes; on OK *n
+  // is how many the server took.
+  absl::Status WrittenCount(const Call* call, uint32_t count, uint32_t* n);
   // Turns a received reply into an OK or the Rlerror errno.
   absl::Status ReplyError(const Call* call, const char* request_name) const;
   Call* FindCall(uint16_t tag);

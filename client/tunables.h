@@ -17,6 +17,14 @@ inline constexpr uint32_t kMinMsize = 4096;
 inline constexpr uint32_t kMaxMsize = 1024 * 1024;
 // Requests in flight per session (tags), like the kernel's sq depth.
 inline constexpr uint16_t kDefaultMaxTags = 64;
+// Treads/Twrites of one large read or write (Session::ReadMany/WriteMany)
+// in flight at once, tags permitting: a 1 MiB FUSE request at msize 64 KiB
+// is 17 of them, all on the wire together.
+inline constexpr uint32_t kMaxPipelinedPieces = 32;
+// Largest FUSE read/write request asked of the kernel (its max_pages is
+// 256 pages): one crossing carries this much, split into pipelined msize
+// pieces, instead of one crossing per piece.
+inline constexpr uint32_t kMaxFuseRequest = 1024 * 1024;
 // Seconds an RPC may take before it is flushed and fails (0 = forever).
 inline constexpr int kDefaultTimeoutSeconds = 60;
 // Seconds to wait for Rflush after flushing a timed-out call; a server that

@@ -162,8 +162,8 @@ struct CountingSink final : p9::ReadSink {
 };
 
 template <typename Fn>
-void Start(const FakeServer& server, Outcome& o, Fn fn) {
-  const int before = server.requests();
+void Start(const FakeServer& server, Outcome& o, Fn fn, int requests = 1) {
+  const int before = server.requests() + requests - 1;
   o.thread = std::thread([&o, fn] {
     absl::Time t0 = absl::Now();
     o.status = fn();
@@ -198,7 +198,7 @@ void Run(uint8_t flags, absl::Span<const uint8_t> stream) {
   FakeServer server(fds[1], flags, rversion);
   p9::SessionOptions o;
   o.msize = ss::kMsize;
-  o.max_tags = 8;
+  o.max_tags = 12;
   o.timeout = kTimeout;
   o.flush_timeout = kFlushTimeout;
   o.name = "fuzz";
@@ -215,21 +215,36 @@ void Run(uint8_t flags, absl::Span<const uint8_t> stream) {
     return r.status();
   });
   CountingSink sink;
-  Start(server, read, [&]() -> absl::Status {
-    if ((flags & ss::kReadTo) != 0) {
-      auto r = session.ReadTo(1, 0, ss::kReadCount, &sink);
-      // On OK the sink got exactly the bytes returned, once; on an error
-      // it was never called.
-      const int calls = sink.calls.load(std::memory_order_acquire);
-      if (r.ok() && (calls != 1 || sink.bytes != *r)) Fail("ReadTo and its sink disagree");
-      if (r.ok() && *r > ss::kReadCount) Fail("ReadTo returned more than asked for");
-      if (!r.ok() && calls != 0) Fail("a failed ReadTo called its sink");
-      return r.status();
-    }
-    auto r = session.Read(1, 0, absl::MakeSpan(buf));
-    if (r.ok() && *r > buf.size()) Fail("Read returned more than asked for");
-    return r.status();
-  });
+  // ReadMany/WriteMany send all their pieces before the next call starts.
+  const bool many = (flags & ss::kReadTo) == 0 && (flags & (ss::kReadMany | ss::kWriteMany)) != 0;
+  Start(
+      server, read,
+      [&]() -> absl::Status {
+        if ((flags & ss::kReadTo) != 0) {
+          auto r = session.ReadTo(1, 0, ss::kReadCount, &sink);
+          // On OK the sink got exactly the bytes returned, once; on an error
+          // it was never called.
+          const int calls = sink.calls.load(std::memory_order_acquire);
+          if (r.ok() && (calls != 1 || sink.bytes != *r)) Fail("ReadTo and its sink disagree");
+          if (r.ok() && *r > ss::kReadCount) Fail("ReadTo returned more than asked for");
+          if (!r.ok() && calls != 0) Fail("a failed ReadTo called its sink");
+          return r.status();
+        }
+        if ((flags & ss::kReadMany) != 0) {
+          auto r = session.ReadMany(1, 0, absl::MakeSpan(buf), ss::kManyPiece);
+          if (r.ok() && *r > buf.size()) Fail("ReadMany returned more than asked for");
+          return r.status();
+        }
+        if ((flags & ss::kWriteMany) != 0) {
+          auto r = session.WriteMany(1, 0, absl::MakeConstSpan(buf), ss::kManyPiece);
+          if (r.ok() && *r > buf.size()) Fail("WriteMany wrote more than it was given");
+          return r.status();
+        }
+        auto r = session.Read(1, 0, absl::MakeSpan(buf));
+        if (r.ok() && *r > buf.size()) Fail("Read returned more than asked for");
+        return r.status();
+      },
+      many ? ss::kManyPieces : 1);
   Start(server, getattr, [&] { return session.Getattr(0).status(); });
   server.SendStream(stream);
 

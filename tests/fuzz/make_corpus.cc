@@ -203,6 +203,34 @@ void AddSessionSeeds(Corpus& corpus) {
       {walk, Encode(p9::Rread{p9::Bytes{std::string(ss::kReadCount + 1, 'x')}}, ss::kReadTag),
        getattr});
   seeds["readto_flushed"] = stream(ss::kReadTo | ss::kKeepOpen | ss::kAnswerFlush, {walk, getattr});
+  // ReadMany/WriteMany: four pipelined pieces answered out of order, one
+  // short (end of file), one refused in the middle, one too long, and all
+  // flushed.
+  const Bytes many_getattr = Encode(MessageFiller().Make<p9::Rgetattr>(), ss::kManyGetattrTag);
+  auto piece_tag = [](uint32_t i) { return static_cast<uint16_t>(ss::kReadTag + i); };
+  auto rread = [&](uint32_t i, size_t n) {
+    return Encode(p9::Rread{p9::Bytes{std::string(n, static_cast<char>('a' + i))}}, piece_tag(i));
+  };
+  auto rwrite = [&](uint32_t i, uint32_t n) { return Encode(p9::Rwrite{n}, piece_tag(i)); };
+  seeds["readmany_answers"] =
+      stream(ss::kReadMany, {walk, rread(3, ss::kManyPiece), rread(1, ss::kManyPiece),
+                             rread(0, ss::kManyPiece), rread(2, ss::kManyPiece), many_getattr});
+  seeds["readmany_short"] = stream(ss::kReadMany, {walk, rread(0, ss::kManyPiece), rread(1, 3),
+                                                   rread(2, 0), rread(3, 0), many_getattr});
+  seeds["readmany_lerror"] =
+      stream(ss::kReadMany, {walk, rread(0, ss::kManyPiece), lerror(piece_tag(1)),
+                             rread(2, ss::kManyPiece), rread(3, ss::kManyPiece), many_getattr});
+  seeds["readmany_overcount"] =
+      stream(ss::kReadMany, {walk, rread(0, ss::kManyPiece), rread(1, ss::kManyPiece + 1),
+                             rread(2, ss::kManyPiece), rread(3, ss::kManyPiece), many_getattr});
+  seeds["readmany_flushed"] =
+      stream(ss::kReadMany | ss::kKeepOpen | ss::kAnswerFlush, {walk, rread(2, 1), many_getattr});
+  seeds["writemany_answers"] =
+      stream(ss::kWriteMany, {walk, rwrite(2, ss::kManyPiece), rwrite(0, ss::kManyPiece),
+                              rwrite(3, ss::kManyPiece), rwrite(1, ss::kManyPiece), many_getattr});
+  seeds["writemany_short_and_over"] =
+      stream(ss::kWriteMany, {walk, rwrite(0, ss::kManyPiece), rwrite(1, 2),
+                              rwrite(2, ss::kManyPiece + 1), lerror(piece_tag(3)), many_getattr});
   seeds["own_rversion_raised"] = stream(
       ss::kOwnRversion, {Encode(p9::Rversion{ss::kMsize * 2, p9::kVersion9P2000L}, p9::kNoTag)});
 }

@@ -27,6 +27,13 @@ inline constexpr uint8_t kOwnRversion = 4;
 // The read is Session::ReadTo (payload handed over on the delivery thread)
 // instead of Session::Read.
 inline constexpr uint8_t kReadTo = 8;
+// The read is Session::ReadMany of kReadCount bytes in kManyPieces pipelined
+// Treads (tags kReadTag.., then the getattr takes kManyGetattrTag).
+inline constexpr uint8_t kReadMany = 16;
+// Likewise, but the second call is Session::WriteMany of kReadCount bytes.
+inline constexpr uint8_t kWriteMany = 32;
+
+// (kReadTo, kReadMany and kWriteMany: the first set of them wins.)
 
 // msize the target asks for, and grants in its own Rversion.
 inline constexpr uint32_t kMsize = 8192;
@@ -36,6 +43,9 @@ inline constexpr uint16_t kWalkTag = 0;
 inline constexpr uint16_t kReadTag = 1;
 inline constexpr uint16_t kGetattrTag = 2;
 inline constexpr uint32_t kReadCount = 64;
+inline constexpr uint32_t kManyPieces = 4;
+inline constexpr uint32_t kManyPiece = kReadCount / kManyPieces;
+inline constexpr uint16_t kManyGetattrTag = kReadTag + kManyPieces;
 
 }  // namespace p9_test::session_stream
 
