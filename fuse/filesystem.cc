@@ -15,6 +15,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_format.h"
 #include "client/log.h"
+#include "client/tunables.h"
 
 namespace p9::fuse {
 namespace {
@@ -32,9 +33,9 @@ bool QidTypeMatches(uint8_t qtype, uint32_t fmt) {
 // to keep every queue busy on a listing (each lookup is two round trips).
 constexpr int kLookupThreads = 8;
 
-// Requests of fuse_max_read() in the readahead window (see
+// FUSE requests of fuse_max_read() in the readahead window (see
 // TuneReadaheadOnce), bounded to kMaxReadaheadKib.
-constexpr uint32_t kReadaheadRequests = 16;
+constexpr uint32_t kReadaheadRequests = 4;
 constexpr uint32_t kMaxReadaheadKib = 16 * 1024;
 
 constexpr char kSillyPrefix[] = ".9prdma-unlinked-";
@@ -156,10 +157,13 @@ uint32_t WholePages(uint32_t n) {
   uint32_t page = static_cast<uint32_t>(sysconf(_SC_PAGESIZE));
   return n >= page ? n - n % page : n;
 }
+
 }  // namespace
 
-uint32_t Filesystem::fuse_max_read() const { return WholePages(max_read()); }
-uint32_t Filesystem::fuse_max_write() const { return WholePages(max_write()); }
+// Whole pages, so page-aligned reads and writes stay page-aligned; the
+// session splits them into Treads/Twrites of max_read()/max_write().
+uint32_t Filesystem::fuse_max_read() const { return WholePages(tunables::kMaxFuseRequest); }
+uint32_t Filesystem::fuse_max_write() const { return WholePages(tunables::kMaxFuseRequest); }
 
 int Filesystem::PrincipalFor(fuse_req_t req) {
   if (config_.access != AccessMode::kUser) return 0;

@@ -105,8 +105,9 @@ class Filesystem {
   // Largest payload of one read / write RPC over every channel.
   uint32_t max_read() const;
   uint32_t max_write() const;
-  // The kernel's request sizes: those, in whole pages, so one FUSE read or
-  // write is one Tread or Twrite.
+  // The kernel's request sizes: kMaxFuseRequest, whatever msize is, so one
+  // FUSE crossing carries several Treads/Twrites sent together
+  // (Session::ReadMany/WriteMany).
   uint32_t fuse_max_read() const;
   uint32_t fuse_max_write() const;
 
@@ -171,8 +172,8 @@ class Filesystem {
   // flight at most. Once the connection is set up (the first open, after
   // FUSE init, which would lower it again), the window of the mount's
   // backing device (`bdi`, a sysfs directory) is raised to
-  // kReadaheadRequests requests of fuse_max_read() each, so sequential
-  // readers keep several requests in flight over the queues. Best effort:
+  // kReadaheadRequests FUSE requests of fuse_max_read() each (bounded), so
+  // sequential readers keep several requests in flight. Best effort:
   // unprivileged mounts cannot write sysfs.
   void SetReadaheadTarget(std::string bdi) { readahead_bdi_ = std::move(bdi); }
   void TuneReadaheadOnce();

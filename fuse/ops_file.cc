@@ -219,11 +219,11 @@ void Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info
   (void)ino;
   Run(req, "read", [&] {
     FileHandle* h = FileOf(fi);
-    size_t chunk = Fs(req)->max_read();
-    if (h->iounit != 0) chunk = std::min<size_t>(chunk, h->iounit);
-    if (size <= chunk) {
-      // One Tread answers it (the common case: the kernel asks for at most
-      // max_read). Once ReadTo succeeds, req is answered (and freed).
+    uint32_t piece = Fs(req)->max_read();
+    if (h->iounit != 0) piece = std::min(piece, h->iounit);
+    if (size <= piece) {
+      // One Tread answers it. Once ReadTo succeeds, req is answered (and
+      // freed).
       FuseReadReply reply(req);
       absl::StatusOr<size_t> n = WithIoFid(Fs(req), h, true, [&](const FidRef& f) {
         return f->session()->ReadTo(f->num(), static_cast<uint64_t>(off),
@@ -232,28 +232,20 @@ void Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info
       if (!n.ok()) ReplyStatus(req, n.status());
       return;
     }
+    // A large request (up to fuse_max_read()): its Treads go out together.
     thread_local std::unique_ptr<uint8_t[]> buf;
     thread_local size_t cap = 0;
     if (cap < size) {
       buf.reset(new uint8_t[size]);
       cap = size;
     }
-    size_t got = 0;
-    while (got < size) {
-      size_t want = std::min(size - got, chunk);
-      // A read is safe to repeat on a new connection.
-      absl::StatusOr<size_t> n = WithIoFid(Fs(req), h, true, [&](const FidRef& f) {
-        return f->session()->Read(f->num(), static_cast<uint64_t>(off) + got,
-                                  absl::MakeSpan(buf.get() + got, want));
-      });
-      if (!n.ok()) {
-        if (got > 0) break;
-        return ReplyStatus(req, n.status());
-      }
-      got += *n;
-      if (*n < want) break;  // end of file
-    }
-    fuse_reply_buf(req, reinterpret_cast<const char*>(buf.get()), got);
+    // A read is safe to repeat on a new connection.
+    absl::StatusOr<size_t> n = WithIoFid(Fs(req), h, true, [&](const FidRef& f) {
+      return f->session()->ReadMany(f->num(), static_cast<uint64_t>(off),
+                                    absl::MakeSpan(buf.get(), size), piece);
+    });
+    if (!n.ok()) return ReplyStatus(req, n.status());
+    fuse_reply_buf(req, reinterpret_cast<const char*>(buf.get()), *n);
   });
 }
 
@@ -262,25 +254,35 @@ void Write(fuse_req_t req, fuse_ino_t ino, const char* data, size_t size, off_t 
   (void)ino;
   Run(req, "write", [&] {
     FileHandle* h = FileOf(fi);
-    size_t chunk = Fs(req)->max_write();
-    // A write at an offset stores the same bytes if repeated; an append
-    // would add them twice.
-    const bool repeatable = !(h->flags & O_APPEND);
-    if (h->iounit != 0) chunk = std::min<size_t>(chunk, h->iounit);
+    uint32_t piece = Fs(req)->max_write();
+    if (h->iounit != 0) piece = std::min(piece, h->iounit);
     const auto* p = reinterpret_cast<const uint8_t*>(data);
     size_t done = 0;
-    while (done < size) {
-      size_t want = std::min(size - done, chunk);
-      absl::StatusOr<uint32_t> n = WithIoFid(Fs(req), h, repeatable, [&](const FidRef& f) {
-        return f->session()->Write(f->num(), static_cast<uint64_t>(off) + done,
-                                   absl::MakeConstSpan(p + done, want));
+    if (!(h->flags & O_APPEND)) {
+      // At an offset, the pieces go out together, and a repeat (on a new
+      // connection) stores the same bytes.
+      absl::StatusOr<size_t> n = WithIoFid(Fs(req), h, true, [&](const FidRef& f) {
+        return f->session()->WriteMany(f->num(), static_cast<uint64_t>(off),
+                                       absl::MakeConstSpan(p, size), piece);
       });
-      if (!n.ok()) {
-        if (done > 0) break;
-        return ReplyStatus(req, n.status());
+      if (!n.ok()) return ReplyStatus(req, n.status());
+      done = *n;
+    } else {
+      // An append lands wherever the file ends when it arrives, so its
+      // pieces go one after another, and none is repeated.
+      while (done < size) {
+        size_t want = std::min<size_t>(size - done, piece);
+        absl::StatusOr<uint32_t> n = WithIoFid(Fs(req), h, false, [&](const FidRef& f) {
+          return f->session()->Write(f->num(), static_cast<uint64_t>(off) + done,
+                                     absl::MakeConstSpan(p + done, want));
+        });
+        if (!n.ok()) {
+          if (done > 0) break;
+          return ReplyStatus(req, n.status());
+        }
+        if (*n == 0) break;
+        done += *n;
       }
-      if (*n == 0) break;
-      done += *n;
     }
     if (done == 0 && size > 0) return Err(req, EIO);
     fuse_reply_write(req, done);

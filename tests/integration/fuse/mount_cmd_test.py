@@ -240,27 +240,56 @@ class Lifecycle(unittest.TestCase):
         for i in range(50):
             open(os.path.join(server.export, "d", f"f{i}"), "w").close()
         mnt = make_tmpdir("p9mnt-")
+        # The trace goes to a file: a pipe nobody reads until the end would
+        # fill and stall the daemon.
+        log = open(os.path.join(make_tmpdir("p9log-"), "stderr"), "w+")
         p = subprocess.Popen([mount_binary(), "-f", "-o",
                               f"trans=tcp,port={server.port},debug,cache=loose",
-                              server.source, mnt], stderr=subprocess.PIPE, text=True)
+                              server.source, mnt], stderr=log, text=True)
         try:
             self.assertTrue(wait_for(lambda: is_mounted(mnt), 10))
             names = subprocess.run(["ls", "-l", os.path.join(mnt, "d")], capture_output=True,
                                    text=True, check=True).stdout
             self.assertIn("f49", names)
+            # One write(2) and one read(2) of many msize: 1 MiB FUSE
+            # requests, each split into pipelined Twrites/Treads.
+            data = os.urandom((3 << 20) + 17)
+            fd = os.open(os.path.join(mnt, "big"), os.O_CREAT | os.O_WRONLY, 0o644)
+            try:
+                self.assertEqual(os.pwrite(fd, data, 4093), len(data))
+            finally:
+                os.close(fd)
+            with open(os.path.join(server.export, "big"), "rb") as f:
+                self.assertEqual(f.read(), bytes(4093) + data)
+            fd = os.open(os.path.join(mnt, "big"), os.O_RDONLY)
+            try:
+                os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+                self.assertEqual(os.pread(fd, len(data) + 100, 4093), data)
+            finally:
+                os.close(fd)
             subprocess.run(["umount", mnt], check=True)
-            _, err = p.communicate(timeout=10)
+            p.wait(timeout=10)
+            log.seek(0)
+            err = log.read()
         finally:
             if p.poll() is None:
                 p.kill()
                 p.wait()
+            log.close()
         self.assertIn("FUSE readdirplus", err)
-        # diod grants msize 64 KiB: writes are whole pages below that.
+        # diod grants msize 64 KiB, but FUSE requests are 1 MiB whatever
+        # msize is; the session splits them.
         m = re.search(r"max_write (\d+)", err)
         self.assertIsNotNone(m, err[-2000:])
-        self.assertEqual(int(m.group(1)), 61440)
+        self.assertEqual(int(m.group(1)), 1 << 20)
         m = re.search(r"max_read (\d+)", err)
-        self.assertEqual(int(m.group(1)), 61440)
+        self.assertEqual(int(m.group(1)), 1 << 20)
+        # The 3 MiB write went out as Twrites of at most msize - 24 bytes.
+        counts = [int(c) for c in
+                  re.findall(r">>> TWRITE tag \d+ fid \d+ offset \d+ count (\d+)", err)]
+        self.assertTrue(counts, err[-2000:])
+        self.assertLessEqual(max(counts), 65536 - 24)
+        self.assertEqual(sum(counts), (3 << 20) + 17)
 
     def test_queues_open_n_connections(self):
         server = Diod()
