@@ -107,7 +107,8 @@ class Filesystem {
   uint32_t max_write() const;
   // The kernel's request sizes: kMaxFuseRequest, whatever msize is, so one
   // FUSE crossing carries several Treads/Twrites sent together
-  // (Session::ReadMany/WriteMany).
+  // (Session::ReadMany/WriteMany). With writeback_cache, one Twrite's worth
+  // (see filesystem.cc).
   uint32_t fuse_max_read() const;
   uint32_t fuse_max_write() const;
 
