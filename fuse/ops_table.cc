@@ -73,11 +73,11 @@ namespace ops {
 void Init(void* userdata, fuse_conn_info* conn) {
   auto* fs = static_cast<Filesystem*>(userdata);
   const CachePolicy& p = fs->policy();
-  // 1 MiB requests (libfuse asks the kernel for max_pages to match
-  // max_write), each split into Treads/Twrites of msize that go out
-  // together: one crossing per MiB instead of one per msize. The same
-  // max_read was given to fuse_session_new as -o max_read (libfuse insists
-  // they match).
+  // Request sizes from Filesystem::fuse_max_read/write (1 MiB, split into
+  // msize Treads/Twrites that go out together; one Twrite's worth under
+  // writeback_cache). libfuse asks the kernel for max_pages to match
+  // max_write. The same max_read was given to fuse_session_new as
+  // -o max_read (libfuse insists they match).
   conn->max_write = std::min(conn->max_write, fs->fuse_max_write());
   conn->max_read = fs->fuse_max_read();
   conn->time_gran = 1;
