@@ -10,7 +10,7 @@ AttrCache::Clock AttrCache::Now() {
   return static_cast<Clock>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
 
-std::optional<Rgetattr> AttrCache::Get(uint64_t qid_path, absl::Duration ttl, Clock now) {
+std::optional<AttrCache::Hit> AttrCache::Get(uint64_t qid_path, absl::Duration ttl, Clock now) {
   if (ttl <= absl::ZeroDuration()) return std::nullopt;  // cache=none: not even counted
   const int64_t ttl_ns = absl::ToInt64Nanoseconds(ttl);
   {
@@ -18,7 +18,7 @@ std::optional<Rgetattr> AttrCache::Get(uint64_t qid_path, absl::Duration ttl, Cl
     auto it = map_.find(qid_path);
     if (it != map_.end() && it->second.valid && now - it->second.asked < ttl_ns) {
       hits_.fetch_add(1, std::memory_order_relaxed);
-      return it->second.attr;
+      return Hit{it->second.attr, absl::Nanoseconds(ttl_ns - (now - it->second.asked))};
     }
   }
   misses_.fetch_add(1, std::memory_order_relaxed);

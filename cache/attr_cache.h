@@ -35,9 +35,17 @@ class AttrCache {
   AttrCache(const AttrCache&) = delete;
   AttrCache& operator=(const AttrCache&) = delete;
 
+  // Cached attributes and how much of their lifetime is left.
+  struct Hit {
+    Rgetattr attr;
+    // ttl minus their age: whoever is handed them (the kernel's own cache)
+    // may keep them this long, not a whole ttl, or a change on the server
+    // could go unseen for up to twice the ttl.
+    absl::Duration left;
+  };
   // The attributes of `qid_path` if they were asked for less than `ttl`
   // before `now`, and nothing has invalidated them since.
-  std::optional<Rgetattr> Get(uint64_t qid_path, absl::Duration ttl, Clock now = Now());
+  std::optional<Hit> Get(uint64_t qid_path, absl::Duration ttl, Clock now = Now());
   // Records attributes from a request sent at `asked` (read before sending:
   // a change racing the request makes the answer look older, never newer).
   // Ignored if the file was invalidated after `asked`, or if newer

@@ -587,11 +587,11 @@ absl::StatusOr<Rstatfs> Filesystem::Statfs(const InodeRef& inode, int c) {
 
 absl::Status Filesystem::MakeEntry(const InodeRef& parent, const std::string& name, const FidRef& f,
                                    fuse_entry_param* e, InodeRef* out, const Qid* walked) {
-  std::optional<Rgetattr> cached;
+  std::optional<cache::AttrCache::Hit> cached;
   if (walked != nullptr) cached = CachedAttr(walked->path);
-  if (cached && (cached->mode & S_IFMT) != 0 &&
-      QidTypeMatches(walked->type, cached->mode & S_IFMT)) {
-    InodeRef inode = EnterInode(parent, name, f, *cached, e);
+  if (cached && (cached->attr.mode & S_IFMT) != 0 &&
+      QidTypeMatches(walked->type, cached->attr.mode & S_IFMT)) {
+    InodeRef inode = EnterInode(parent, name, f, cached->attr, e, cached->left);
     if (out != nullptr) *out = std::move(inode);
     return absl::OkStatus();
   }
@@ -605,7 +605,8 @@ absl::Status Filesystem::MakeEntry(const InodeRef& parent, const std::string& na
 }
 
 InodeRef Filesystem::EnterInode(const InodeRef& parent, const std::string& name, const FidRef& f,
-                                const Rgetattr& attr, fuse_entry_param* e) {
+                                const Rgetattr& attr, fuse_entry_param* e,
+                                absl::Duration attr_left) {
   const uint64_t qp = attr.qid.path;
   const int n = channels();
   InodeRef inode = table_->Acquire(
@@ -644,7 +645,7 @@ InodeRef Filesystem::EnterInode(const InodeRef& parent, const std::string& name,
   e->ino = inode->ino;
   e->generation = 0;
   FillStat(attr, &e->attr);
-  e->attr_timeout = policy_.attr_timeout;
+  e->attr_timeout = std::min(policy_.attr_timeout, absl::ToDoubleSeconds(attr_left));
   e->entry_timeout = policy_.entry_timeout;
   return inode;
 }

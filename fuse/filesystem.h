@@ -185,8 +185,9 @@ class Filesystem {
   // --- Attributes this mount fetched, kept for the policy's lifetime.
   cache::AttrCache& attr_cache() { return attr_cache_; }
   const cache::AttrCache& attr_cache() const { return attr_cache_; }
-  // Fresh cached attributes of qid_path (never under cache=none).
-  std::optional<Rgetattr> CachedAttr(uint64_t qid_path) {
+  // Fresh cached attributes of qid_path (never under cache=none), with the
+  // rest of their lifetime: the kernel's attr_timeout for them.
+  std::optional<cache::AttrCache::Hit> CachedAttr(uint64_t qid_path) {
     return attr_cache_.Get(qid_path, policy_.attr_ttl());
   }
   // The file changed through this mount: its cached attributes go.
@@ -218,9 +219,12 @@ class Filesystem {
   absl::Status MakeEntry(const InodeRef& parent, const std::string& name, const FidRef& f,
                          fuse_entry_param* e, InodeRef* out = nullptr, const Qid* walked = nullptr);
   // Same with attributes already fetched (or cached). `f` may be null: the
-  // inode then gets a fid when one is needed (walked from its parent).
+  // inode then gets a fid when one is needed (walked from its parent). The
+  // kernel may keep the attributes for the policy's attr_timeout, or for
+  // `attr_left` if shorter (what is left of cached attributes' lifetime).
   InodeRef EnterInode(const InodeRef& parent, const std::string& name, const FidRef& f,
-                      const Rgetattr& attr, fuse_entry_param* e);
+                      const Rgetattr& attr, fuse_entry_param* e,
+                      absl::Duration attr_left = absl::InfiniteDuration());
   void UndoEntry(uint64_t ino) { (void)inodes().Forget(ino, 1); }
   // The file of qid_path was removed through this mount: its inode (if
   // any) becomes a new incarnation's stranger. Its path-walked fids would

@@ -47,11 +47,11 @@ size_t AddPlusEntries(fuse_req_t req, Filesystem* fs, const InodeRef& dir,
   for (size_t k = 0; k < n; ++k) {
     const Dirent& d = entries[k];
     if (IsDotOrDotDot(d.name) || Filesystem::IsSillyDirName(dir->ino, d.name)) continue;
-    std::optional<Rgetattr> a = fs->CachedAttr(d.qid.path);
-    if (a && (a->mode & S_IFMT) == static_cast<uint32_t>(DTTOIF(d.type)) &&
-        a->qid.path == d.qid.path) {
+    std::optional<cache::AttrCache::Hit> a = fs->CachedAttr(d.qid.path);
+    if (a && (a->attr.mode & S_IFMT) == static_cast<uint32_t>(DTTOIF(d.type)) &&
+        a->attr.qid.path == d.qid.path) {
       // No fid: the inode gets one when it needs one.
-      fs->EnterInode(dir, d.name, nullptr, *a, &es[k]);
+      fs->EnterInode(dir, d.name, nullptr, a->attr, &es[k], a->left);
       found[k] = 1;
     } else {
       to_walk.push_back(k);

@@ -25,10 +25,12 @@ TEST(AttrCache, AnswersWithinItsLifetimeOnly) {
   const AttrCache::Clock t0 = AttrCache::Now();
   c.Put(7, Attr(7, 100), t0);
   ASSERT_TRUE(c.Get(7, absl::Seconds(1), t0 + kSecond / 2).has_value());
-  EXPECT_EQ(c.Get(7, absl::Seconds(1), t0 + kSecond / 2)->size, 100u);
+  EXPECT_EQ(c.Get(7, absl::Seconds(1), t0 + kSecond / 2)->attr.size, 100u);
+  // What is handed on may live only for the rest of the lifetime.
+  EXPECT_EQ(c.Get(7, absl::Seconds(1), t0 + kSecond / 4)->left, absl::Milliseconds(750));
   EXPECT_FALSE(c.Get(7, absl::Seconds(1), t0 + kSecond + 1).has_value());
   EXPECT_FALSE(c.Get(8, absl::Seconds(1), t0).has_value());
-  EXPECT_EQ(c.hits(), 2u);
+  EXPECT_EQ(c.hits(), 3u);
   EXPECT_EQ(c.misses(), 2u);
 }
 
@@ -46,7 +48,7 @@ TEST(AttrCache, AnswerToARequestSentBeforeAnInvalidationIsRefused) {
   EXPECT_FALSE(c.Get(7, absl::Seconds(10)).has_value());
   c.Put(7, Attr(7, 2), AttrCache::Now());  // asked afterwards: fine
   ASSERT_TRUE(c.Get(7, absl::Seconds(10)).has_value());
-  EXPECT_EQ(c.Get(7, absl::Seconds(10))->size, 2u);
+  EXPECT_EQ(c.Get(7, absl::Seconds(10))->attr.size, 2u);
 }
 
 TEST(AttrCache, InvalidateDropsAndOlderAnswersDoNotReplaceNewer) {
@@ -54,7 +56,7 @@ TEST(AttrCache, InvalidateDropsAndOlderAnswersDoNotReplaceNewer) {
   const AttrCache::Clock t0 = AttrCache::Now();
   c.Put(7, Attr(7, 2), t0 + 10);
   c.Put(7, Attr(7, 1), t0);  // an older request answered late
-  EXPECT_EQ(c.Get(7, absl::Seconds(10))->size, 2u);
+  EXPECT_EQ(c.Get(7, absl::Seconds(10))->attr.size, 2u);
   c.Invalidate(7);
   EXPECT_FALSE(c.Get(7, absl::Seconds(10)).has_value());
 }
@@ -90,7 +92,7 @@ TEST(AttrCache, ConcurrentUse) {
             break;
           case 1:
             if (auto a = c.Get(p, absl::Seconds(10))) {
-              EXPECT_EQ(a->qid.path, p);
+              EXPECT_EQ(a->attr.qid.path, p);
             }
             break;
           case 2:

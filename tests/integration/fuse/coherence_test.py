@@ -504,6 +504,25 @@ class ExportChanges(unittest.TestCase):
         took = run_export_cases(self, MOUNTS["R"], "exp_ro", READONLY_TTL)
         self.assertLessEqual(max(took.values()), READONLY_TTL + MARGIN)
 
+    def test_cached_attrs_handed_on_keep_only_the_rest_of_their_lifetime(self):
+        """Attributes fetched at t0 and handed to the kernel again from the
+        mount's attribute cache at t0 + 0.75 lifetime (a listing's
+        readdirplus) may be kept by the kernel until t0 + lifetime, not for a
+        whole new lifetime: a change on the export after that is seen by
+        t0 + lifetime + slack. (Was stale until t0 + 1.75 lifetimes.)"""
+        mnt, ttl = MOUNTS["R"], READONLY_TTL
+        os.mkdir(mnt.export("ttl_rest"))
+        write(mnt.export("ttl_rest", "f"), b"x" * 10)
+        t0 = time.monotonic()
+        self.assertEqual(os.stat(mnt.path("ttl_rest", "f")).st_size, 10)
+        time.sleep(max(0.0, t0 + 0.75 * ttl - time.monotonic()))
+        self.assertEqual(os.listdir(mnt.path("ttl_rest")), ["f"])
+        os.truncate(mnt.export("ttl_rest", "f"), 20)
+        time.sleep(max(0.0, t0 + ttl + 0.3 * ttl - time.monotonic()))
+        self.assertEqual(os.stat(mnt.path("ttl_rest", "f")).st_size, 20,
+                         f"stale {time.monotonic() - t0:.2f} s after the attributes were "
+                         f"fetched (lifetime {ttl:g} s)")
+
     def test_none_open_file_follows_export(self):
         """cache=none, no page cache: every read of an open descriptor sees
         the export's current contents."""
