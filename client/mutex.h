@@ -69,6 +69,8 @@ class ABSL_LOCKABLE Mutex {
   }
 
  private:
+  friend class CondVar;
+
 #ifdef P9_TSAN
   void Acquired() { __tsan_acquire(this); }
   void Releasing() { __tsan_release(this); }
@@ -82,6 +84,44 @@ class ABSL_LOCKABLE Mutex {
   // threads, where no annotation can describe the ordering to TSan.
   absl::CondVar cv_;
   int waiters_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+// A condition variable for a p9::Mutex, for a thread that sleeps until a
+// rare event (a recovery thread waiting for its connection to die):
+// Mutex::Await() wakes every waiter at every Unlock(), so a lasting waiter
+// on a busy mutex would be woken (and the unlocking thread would make a
+// futex call) for every unrelated critical section. A CondVar's waiters
+// wake only when it is signalled: whoever changes what they test signals,
+// with the mutex held.
+class CondVar {
+ public:
+  CondVar() = default;
+  CondVar(const CondVar&) = delete;
+  CondVar& operator=(const CondVar&) = delete;
+
+  // Blocks until pred() is true, re-checking it whenever signalled, or
+  // until `deadline`; returns whether pred() holds. `mu` must be held, and
+  // pred reads only state it guards.
+  template <typename Pred>
+  bool AwaitWithDeadline(Mutex* mu, Pred&& pred, absl::Time deadline)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    while (!pred()) {
+      if (absl::Now() >= deadline) return false;
+      mu->Releasing();
+      cv_.WaitWithDeadline(&mu->mu_, deadline);
+      mu->Acquired();
+    }
+    return true;
+  }
+  template <typename Pred>
+  void Await(Mutex* mu, Pred&& pred) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    AwaitWithDeadline(mu, pred, absl::InfiniteFuture());
+  }
+  // Wakes every waiter to re-check its predicate.
+  void SignalAll() { cv_.SignalAll(); }
+
+ private:
+  absl::CondVar cv_;
 };
 
 // Holds a p9::Mutex for the enclosing scope.

@@ -151,6 +151,7 @@ void Session::Close(const absl::Status& why) {
       state_ = State::kClosed;
       closed_status_ = why;
     }
+    state_changed_.SignalAll();
     link = link_;
   }
   if (link != nullptr) link->channel->Close(why);
@@ -175,7 +176,7 @@ void Session::RecoveryLoop() {
     std::shared_ptr<Conn> old;
     {
       MutexLock lock(&mu_);
-      mu_.Await([this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+      state_changed_.Await(&mu_, [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
         return stopping_ || state_ == State::kDown || state_ == State::kClosed;
       });
       if (stopping_ || state_ == State::kClosed) return;
@@ -197,8 +198,9 @@ void Session::RecoveryLoop() {
       // and wake at once for Close().
       MutexLock lock(&mu_);
       if (failures > 0) {
-        mu_.AwaitWithDeadline([this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return stopping_; },
-                              absl::Now() + backoff);
+        state_changed_.AwaitWithDeadline(
+            &mu_, [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return stopping_; },
+            absl::Now() + backoff);
       }
       if (stopping_) return;
     }
@@ -266,6 +268,7 @@ absl::Status Session::Redial() {
       } else {
         state_ = State::kDown;
       }
+      state_changed_.SignalAll();
     }
   }
   if (started) link->channel->Close(st);
@@ -554,6 +557,7 @@ void Session::OnClosed(Conn* link, const absl::Status& why) {
         state_ = State::kClosed;
         closed_status_ = reason;
       }
+      state_changed_.SignalAll();
     }
   }
   // Every call armed on this link before it left kUp is visible here (mu_

@@ -354,6 +354,10 @@ class Session {
   absl::Status closed_status_ ABSL_GUARDED_BY(mu_);
   // Close() was called: never recover again.
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  // Signalled (under mu_) when stopping_ is set or state_ becomes kDown or
+  // kClosed: the recovery thread waits on it rather than with mu_.Await(),
+  // which would wake it at every tag taken or returned.
+  CondVar state_changed_;
   bool recovery_enabled_ ABSL_GUARDED_BY(mu_) = false;
   // Set by EnableRecovery() before the thread starts; then only that thread
   // reads it.

@@ -95,6 +95,7 @@ void Filesystem::Shutdown() {
   {
     MutexLock lock(&parked_mu_);
     sweeper_stop_ = true;
+    sweeper_wake_.SignalAll();
   }
   if (sweeper_.joinable()) sweeper_.join();
   // A queue whose server is away would make the unmount wait for it to
@@ -455,9 +456,9 @@ void Filesystem::SweepParkedLoop() {
   for (;;) {
     {
       MutexLock lock(&parked_mu_);
-      parked_mu_.AwaitWithTimeout(
-          [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(parked_mu_) { return sweeper_stop_; },
-          absl::Seconds(1));
+      sweeper_wake_.AwaitWithDeadline(
+          &parked_mu_, [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(parked_mu_) { return sweeper_stop_; },
+          absl::Now() + absl::Seconds(1));
       if (sweeper_stop_) return;
     }
     SweepParked(absl::Now() - parked_lifetime());

@@ -319,6 +319,9 @@ class Filesystem {
   // Inodes in the order their fids were parked, with the time.
   std::deque<std::pair<std::weak_ptr<Inode>, absl::Time>> parked_order_ ABSL_GUARDED_BY(parked_mu_);
   bool sweeper_stop_ ABSL_GUARDED_BY(parked_mu_) = false;
+  // Signalled when sweeper_stop_ is set: the sweeper sleeps on it, not with
+  // parked_mu_.Await(), which would wake it at every fid parked.
+  CondVar sweeper_wake_;
   std::thread sweeper_;
   std::atomic<uint64_t> parked_hits_{0};
   std::atomic<uint64_t> parked_misses_{0};

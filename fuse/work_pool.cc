@@ -12,6 +12,7 @@ WorkPool::~WorkPool() {
   {
     MutexLock lock(&mu_);
     stop_ = true;
+    queued_.SignalAll();
   }
   for (std::thread& t : threads_) t.join();
 }
@@ -22,7 +23,10 @@ void WorkPool::Run(size_t n, absl::FunctionRef<void(size_t)> fn) {
   size_t i = 0;
   {
     MutexLock lock(&mu_);
-    if (n > 1 && !threads_.empty()) jobs_.push_back(&job);
+    if (n > 1 && !threads_.empty()) {
+      jobs_.push_back(&job);
+      queued_.SignalAll();
+    }
     ClaimLocked(&job, &i);
   }
   Work(&job, i);
@@ -30,7 +34,7 @@ void WorkPool::Run(size_t n, absl::FunctionRef<void(size_t)> fn) {
   // Every index is claimed, so the job has left the queue; a worker still
   // running one of its calls counts it finished and then lets go of it (a
   // worker only touches a job with mu_ held while finished < n).
-  mu_.Await([&] { return job.finished == job.n; });
+  finished_.Await(&mu_, [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return job.finished == job.n; });
 }
 
 bool WorkPool::ClaimLocked(Job* job, size_t* i) {
@@ -47,7 +51,7 @@ void WorkPool::Work(Job* job, size_t i) {
   for (;;) {
     job->fn(i);
     MutexLock lock(&mu_);
-    ++job->finished;
+    if (++job->finished == job->n) finished_.SignalAll();
     // Claimed under the same lock as the count: once finished == n the
     // caller may return and the job is gone.
     if (!ClaimLocked(job, &i)) return;
@@ -60,7 +64,8 @@ void WorkPool::Loop() {
     size_t i = 0;
     {
       MutexLock lock(&mu_);
-      mu_.Await([&] { return stop_ || !jobs_.empty(); });
+      queued_.Await(&mu_,
+                    [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stop_ || !jobs_.empty(); });
       if (stop_) return;
       job = jobs_.front();  // queued jobs have unclaimed indices
       ClaimLocked(job, &i);

@@ -47,6 +47,12 @@ class WorkPool {
   // Jobs with unclaimed indices.
   std::deque<Job*> jobs_ ABSL_GUARDED_BY(mu_);
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  // Idle workers sleep on queued_ (signalled when a job is queued or the
+  // pool stops) and callers on finished_ (when a job's last call ends), not
+  // with mu_.Await(): that would wake every one of them at each call that
+  // ends.
+  CondVar queued_;
+  CondVar finished_;
   std::vector<std::thread> threads_;
 };
 
