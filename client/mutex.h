@@ -53,15 +53,7 @@ class ABSL_LOCKABLE Mutex {
   // As Await, giving up at `deadline`; returns whether pred() holds.
   template <typename Pred>
   bool AwaitWithDeadline(Pred&& pred, absl::Time deadline) ABSL_EXCLUSIVE_LOCKS_REQUIRED(this) {
-    while (!pred()) {
-      if (absl::Now() >= deadline) return false;
-      ++waiters_;
-      Releasing();
-      cv_.WaitWithDeadline(&mu_, deadline);
-      Acquired();
-      --waiters_;
-    }
-    return true;
+    return WaitLoop(cv_, /*counted=*/true, pred, deadline);
   }
   template <typename Pred>
   bool AwaitWithTimeout(Pred&& pred, absl::Duration timeout) ABSL_EXCLUSIVE_LOCKS_REQUIRED(this) {
@@ -70,6 +62,22 @@ class ABSL_LOCKABLE Mutex {
 
  private:
   friend class CondVar;
+
+  // The wait of Await() and of CondVar: sleeps on `cv` until pred() holds
+  // or `deadline` passes. A `counted` waiter is woken by every Unlock().
+  template <typename Pred>
+  bool WaitLoop(absl::CondVar& cv, bool counted, Pred&& pred, absl::Time deadline)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(this) {
+    while (!pred()) {
+      if (absl::Now() >= deadline) return false;
+      if (counted) ++waiters_;
+      Releasing();
+      cv.WaitWithDeadline(&mu_, deadline);
+      Acquired();
+      if (counted) --waiters_;
+    }
+    return true;
+  }
 
 #ifdef P9_TSAN
   void Acquired() { __tsan_acquire(this); }
@@ -105,13 +113,7 @@ class CondVar {
   template <typename Pred>
   bool AwaitWithDeadline(Mutex* mu, Pred&& pred, absl::Time deadline)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
-    while (!pred()) {
-      if (absl::Now() >= deadline) return false;
-      mu->Releasing();
-      cv_.WaitWithDeadline(&mu->mu_, deadline);
-      mu->Acquired();
-    }
-    return true;
+    return mu->WaitLoop(cv_, /*counted=*/false, pred, deadline);
   }
   template <typename Pred>
   void Await(Mutex* mu, Pred&& pred) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
