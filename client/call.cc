@@ -35,9 +35,10 @@ void FutexWakeAll(std::atomic<uint32_t>* word) {
 
 }  // namespace
 
-void Call::Arm(MsgType expect, ReplySink* sink) {
+void Call::Arm(MsgType expect, ReplySink* sink, bool detached) {
   expect_ = expect;
   sink_ = sink;
+  detached_ = detached;
   result_ = absl::OkStatus();
   consumed_ = false;
   reply_.clear();

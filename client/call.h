@@ -70,7 +70,10 @@ class Call {
   // thread. A reply of type `expect` is offered to `sink` (if any) first;
   // the sink must outlive the call (the waiter's frame does: it does not
   // return before kDone or a successful Cancel()).
-  void Arm(MsgType expect, ReplySink* sink = nullptr);
+  // A `detached` call has no waiter: whoever takes it from kWaiting (Claim
+  // or Cancel) finishes it through its sink, which is then a
+  // Session::Detached (see Session::ReadAsync).
+  void Arm(MsgType expect, ReplySink* sink = nullptr, bool detached = false);
   // Returns a completed (kDone) or cancelled slot to kIdle; only the owning
   // waiter calls this, under the tag-table mutex.
   void Disarm() { state_.store(kIdle, std::memory_order_relaxed); }
@@ -107,6 +110,9 @@ class Call {
   MsgType expected() const { return expect_; }
   // The sink given to Arm(); read after Claim().
   ReplySink* sink() const { return sink_; }
+  // Whether Arm() made it detached; read after Claim() or a successful
+  // Cancel().
+  bool detached() const { return detached_; }
   // After Claim(): copies `msg` as the reply and publishes it.
   void Complete(absl::Span<const uint8_t> msg);
   // After Claim(), once sink()->Consume() took the reply: publishes that.
@@ -124,6 +130,7 @@ class Call {
   // acquire load of kWaiting.
   MsgType expect_ = MsgType::kRlerror;
   ReplySink* sink_ = nullptr;
+  bool detached_ = false;
   // Owned by the waiter (encoding and sending happen on its thread).
   std::vector<uint8_t> request_;
   // Written by the delivery thread while kWaiting, read by the waiter after

@@ -8,8 +8,9 @@ thread_local Interrupter* tls_current = nullptr;
 }  // namespace
 
 void Interrupter::Interrupt() {
-  interrupted_.store(true, std::memory_order_release);
+  interrupted_.store(true, std::memory_order_seq_cst);
   if (Call* c = waiting_.load(std::memory_order_acquire)) c->Wake();
+  if (InterruptListener* l = listener_.load(std::memory_order_seq_cst)) l->OnInterrupt();
 }
 
 ScopedInterruptible::ScopedInterruptible(Interrupter* i) : previous_(tls_current) {

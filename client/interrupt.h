@@ -9,6 +9,17 @@ namespace p9 {
 
 class Call;
 
+// Told when an Interrupter fires, for an operation nobody waits on (a
+// detached read: Session::ReadAsync).
+class InterruptListener {
+ public:
+  // Any thread; must not block.
+  virtual void OnInterrupt() = 0;
+
+ protected:
+  ~InterruptListener() = default;
+};
+
 // One per outstanding operation that may be interrupted. Interrupt() may be
 // called from any thread, before, during or after the RPCs it covers; an
 // interrupted RPC is flushed (Tflush) and fails with EINTR unless its reply
@@ -19,9 +30,10 @@ class Interrupter {
   Interrupter(const Interrupter&) = delete;
   Interrupter& operator=(const Interrupter&) = delete;
 
-  // Marks the operation interrupted and wakes its waiting call, if any.
+  // Marks the operation interrupted and wakes its waiting call, if any, or
+  // tells its listener.
   void Interrupt();
-  bool interrupted() const { return interrupted_.load(std::memory_order_acquire); }
+  bool interrupted() const { return interrupted_.load(std::memory_order_seq_cst); }
   // The flag the waiter polls (Call::WaitUntil).
   const std::atomic<bool>* flag() const { return &interrupted_; }
 
@@ -31,9 +43,13 @@ class Interrupter {
   // it. Call slots live as long as their session, so waking a slot that has
   // moved on is only a spurious wakeup.
   std::atomic<Call*> waiting_{nullptr};
-  // Release/acquire: an interrupted waiter that sees the flag also sees
-  // nothing else, it only needs the flag itself; release keeps the store
-  // ordered before the wake.
+  // Set once by the session a detached read is posted on, which then checks
+  // the flag. Both that pair and Interrupt()'s (flag, then listener) are
+  // seq_cst, so at least one side sees the other's store: the interrupt is
+  // never missed.
+  std::atomic<InterruptListener*> listener_{nullptr};
+  // An interrupted waiter that sees the flag needs nothing else; seq_cst for
+  // the listener pairing above.
   std::atomic<bool> interrupted_{false};
 };
 

@@ -33,6 +33,42 @@ struct Session::Conn : ChannelReceiver {
 };
 
 namespace {
+// Defined with the read calls below.
+absl::StatusOr<absl::Span<const uint8_t>> RreadData(absl::Span<const uint8_t> msg, uint32_t count);
+}  // namespace
+
+// A detached call's sink and bookkeeping. count/read/intr/deadline are set
+// before Arm() publishes the sink; `got` belongs to the thread that took the
+// call from kWaiting; the rest is guarded by the session's async_mu_.
+struct Session::Detached final : ReplySink {
+  Detached(uint32_t c, AsyncRead* r, Interrupter* i, absl::Time d)
+      : count(c), read(r), intr(i), deadline(d) {}
+
+  bool Consume(absl::Span<const uint8_t> msg) override {
+    absl::StatusOr<absl::Span<const uint8_t>> data = RreadData(msg, count);
+    if (!data.ok()) return false;
+    read->Deliver(*data);
+    got = data->size();
+    return true;
+  }
+
+  const uint32_t count;
+  AsyncRead* const read;
+  Interrupter* const intr;
+  const absl::Time deadline;
+  size_t got = 0;
+  // Under async_mu_:
+  Slot slot;
+  // The Tread went out: from then on the reaper may flush it (a flush sent
+  // before the request would not stop it).
+  bool posted = false;
+  // The call's own reference, and the reaper's while it flushes: the tag
+  // goes back when both are gone, so a flush never names a reused tag.
+  int refs = 1;
+  bool flushing = false;
+};
+
+namespace {
 // The session whose recovery thread this is, while it restores: its calls
 // may go out on a link that is not yet open to everybody.
 thread_local const void* tls_restoring = nullptr;
@@ -59,6 +95,14 @@ Session::Session(std::unique_ptr<Channel> channel, const SessionOptions& options
 Session::~Session() {
   Close(absl::UnavailableError("session closed"));
   if (recovery_thread_.joinable()) recovery_thread_.join();
+  std::thread reaper;
+  {
+    MutexLock lock(&async_mu_);
+    reaper_stop_ = true;
+    reaper_wake_.SignalAll();
+    reaper = std::move(reaper_thread_);
+  }
+  if (reaper.joinable()) reaper.join();
 }
 
 absl::StatusOr<std::unique_ptr<Session>> Session::Connect(std::unique_ptr<Channel> channel,
@@ -322,7 +366,7 @@ bool Session::MayCall() const {
 }
 
 absl::StatusOr<Session::Slot> Session::Acquire(MsgType expect, absl::Time deadline, ReplySink* sink,
-                                               bool wait) {
+                                               bool wait, bool detached) {
   // An operation already interrupted sends nothing more (but flushes, which
   // are made without an interrupter in scope, still go).
   Interrupter* intr = ScopedInterruptible::Current();
@@ -348,7 +392,7 @@ absl::StatusOr<Session::Slot> Session::Acquire(MsgType expect, absl::Time deadli
   if (state_ == State::kClosed) return closed_status_;
   Call* call = &calls_[free_tags_.front()];
   free_tags_.pop_front();
-  call->Arm(expect, sink);
+  call->Arm(expect, sink, detached);
   stats_.in_flight.fetch_add(1, std::memory_order_relaxed);
   return Slot{call, link_};
 }
@@ -417,6 +461,26 @@ absl::Status Session::Await(const Slot& slot, absl::Time deadline) {
 
 void Session::FlushAndWait(const Slot& slot) {
   Call* call = slot.call;
+  if (!SendFlush(slot)) {
+    // OnClosed() has failed (or is about to fail, without blocking) every
+    // call on the link: just wait for that.
+    call->WaitUntil(absl::InfiniteFuture());
+    return;
+  }
+  // Rflush arrived. A reply that came before it was already delivered (the
+  // delivery thread is serial), so the call is either done or never will be.
+  if (call->IsDone()) return;
+  if (call->Cancel()) {
+    // The reply will never come: give back what the transport reserved for
+    // it (an RDMA receive credit), or credits would leak one per flush.
+    slot.link->channel->ForgetReply();
+  } else {
+    call->WaitUntil(absl::InfiniteFuture());
+  }
+}
+
+bool Session::SendFlush(const Slot& slot) {
+  Call* call = slot.call;
   stats_.flushes.fetch_add(1, std::memory_order_relaxed);
   absl::Time deadline = absl::Now() + options_.flush_timeout;
   bool link_gone;
@@ -424,13 +488,9 @@ void Session::FlushAndWait(const Slot& slot) {
     MutexLock lock(&mu_);
     link_gone = link_ != slot.link || state_ != State::kUp;
   }
-  if (link_gone) {
-    // The flush would have to go on the call's own link. That link is no
-    // longer current, so it is dead, and OnClosed() has failed (or is about
-    // to fail, without blocking) every call on it: just wait for that.
-    call->WaitUntil(absl::InfiniteFuture());
-    return;
-  }
+  // The flush would have to go on the call's own link. That link is no
+  // longer current, so it is dead.
+  if (link_gone) return false;
   absl::StatusOr<Slot> flush = Acquire(MsgType::kRflush, deadline);
   bool flushed = false;
   if (flush.ok() && flush->link == slot.link) {
@@ -454,19 +514,9 @@ void Session::FlushAndWait(const Slot& slot) {
            slot.link->channel->Describe());
     slot.link->channel->Close(
         absl::UnavailableError("9P server stopped answering (flush timed out)"));
-    call->WaitUntil(absl::InfiniteFuture());
-    return;
+    return false;
   }
-  // Rflush arrived. A reply that came before it was already delivered (the
-  // delivery thread is serial), so the call is either done or never will be.
-  if (call->IsDone()) return;
-  if (call->Cancel()) {
-    // The reply will never come: give back what the transport reserved for
-    // it (an RDMA receive credit), or credits would leak one per flush.
-    slot.link->channel->ForgetReply();
-  } else {
-    call->WaitUntil(absl::InfiniteFuture());
-  }
+  return true;
 }
 
 absl::Status Session::CheckEncoded(bool encoded, size_t size, const char* request_name) const {
@@ -482,7 +532,10 @@ absl::Status Session::CheckEncoded(bool encoded, size_t size, const char* reques
 }
 
 absl::Status Session::ReplyError(const Call* call, const char* request_name) const {
-  const std::vector<uint8_t>& r = call->reply();
+  return ErrorIn(call->reply(), request_name);
+}
+
+absl::Status Session::ErrorIn(absl::Span<const uint8_t> r, const char* request_name) const {
   if (r.size() >= kHeaderSize && r[4] == static_cast<uint8_t>(MsgType::kRlerror)) {
     absl::StatusOr<Rlerror> e = DecodeMessage<Rlerror>(r, static_cast<uint32_t>(r.size()));
     if (!e.ok()) return ProtocolError(e.status().message());
@@ -524,10 +577,19 @@ void Session::OnMessage(Conn* link, absl::Span<const uint8_t> msg) {
         absl::StrCat("reply ", MsgTypeName(h->type), " to tag ", h->tag, " which expects ",
                      MsgTypeName(static_cast<uint8_t>(call->expected())));
     P9_LOG(kWarning, "%s: %s", options_.name, what);
-    call->Fail(ProtocolError(what));
+    FailClaimed(call, ProtocolError(what));
     return;
   }
   ReplySink* sink = call->sink();
+  if (call->detached()) {
+    auto* d = static_cast<Detached*>(sink);
+    if (h->type == static_cast<uint8_t>(call->expected()) && d->Consume(msg)) {
+      FinishDetached(d, d->got, true);
+    } else {
+      FinishDetached(d, UnconsumedRread(msg, d->count), true);
+    }
+    return;
+  }
   if (sink != nullptr && h->type == static_cast<uint8_t>(call->expected()) && sink->Consume(msg)) {
     call->CompleteConsumed();
     return;
@@ -540,7 +602,15 @@ void Session::OnBadMessage(Conn* link, uint16_t tag, const absl::Status& why) {
   stats_.protocol_errors.fetch_add(1, std::memory_order_relaxed);
   P9_LOG(kWarning, "%s: bad message for tag %u: %s", options_.name, tag, why.message());
   Call* call = FindCall(tag);
-  if (call != nullptr && call->Claim()) call->Fail(ProtocolError(why.message()));
+  if (call != nullptr && call->Claim()) FailClaimed(call, ProtocolError(why.message()));
+}
+
+void Session::FailClaimed(Call* call, const absl::Status& why) {
+  if (call->detached()) {
+    FinishDetached(static_cast<Detached*>(call->sink()), why, false);
+  } else {
+    call->Fail(why);
+  }
 }
 
 void Session::OnClosed(Conn* link, const absl::Status& why) {
@@ -565,7 +635,7 @@ void Session::OnClosed(Conn* link, const absl::Status& why) {
   // waiting: the server may or may not have executed it.
   absl::Status lost = ConnectionLost(reason.message());
   for (uint16_t t = 0; t < num_tags_; ++t) {
-    if (calls_[t].Claim()) calls_[t].Fail(lost);
+    if (calls_[t].Claim()) FailClaimed(&calls_[t], lost);
   }
   if (version_call_.Claim()) version_call_.Fail(reason);
   if (recovering) {
@@ -705,6 +775,158 @@ void EncodeTwrite(uint16_t tag, uint32_t fid, uint64_t offset, absl::Span<const 
 
 }  // namespace
 
+absl::Status Session::ReadAsync(uint32_t fid, uint64_t offset, uint32_t count, AsyncRead* read,
+                                Interrupter* intr) {
+  count = std::min(count, max_read());
+  absl::Time deadline = Deadline();
+  auto owned = std::make_unique<Detached>(count, read, intr, deadline);
+  absl::StatusOr<Slot> slot = Acquire(MsgType::kRread, deadline, owned.get(), true, true);
+  if (!slot.ok()) return slot.status();
+  // Now the call's, and this thread's until it returns (refs = 2): neither
+  // the record nor the tag can be reused under it.
+  Detached* d = owned.release();
+  Call* call = slot->call;
+  EncodeMessage(call->tag(), Tread{fid, offset, count}, &call->request());
+  slot->sent_at = std::chrono::steady_clock::now();
+  {
+    MutexLock lock(&async_mu_);
+    d->slot = *slot;
+    d->refs = 2;
+    detached_[call->tag()] = d;
+    if (!reaper_thread_.joinable()) reaper_thread_ = std::thread([this] { ReaperLoop(); });
+  }
+  if (intr != nullptr) intr->listener_.store(this, std::memory_order_seq_cst);
+  stats_.requests.fetch_add(1, std::memory_order_relaxed);
+  stats_.bytes_sent.fetch_add(call->request().size(), std::memory_order_relaxed);
+  if (options_.debug) Trace(">>>", call->request());
+  if (absl::Status st = slot->link->channel->Send(call->request()); !st.ok()) {
+    // Nothing (fully) went out. Unless the channel died meanwhile and
+    // OnClosed() took the call (then Done() reports that), undo it.
+    const bool ours = call->Cancel();
+    if (ours) {
+      {
+        MutexLock lock(&async_mu_);
+        detached_.erase(call->tag());
+      }
+      Unref(d);
+    }
+    Unref(d);
+    return ours ? ConnectionLost(st.message()) : absl::OkStatus();
+  }
+  {
+    MutexLock lock(&async_mu_);
+    // Still in detached_ unless it is over already.
+    d->posted = true;
+    // The reaper sleeps until reaper_until_; wake it if this call is due
+    // before, or was interrupted before it could be flushed. Otherwise
+    // posting costs no wake-up (reads at depth 1 would each pay one).
+    if (deadline < reaper_until_ || (intr != nullptr && intr->interrupted())) {
+      reaper_poked_ = true;
+      reaper_wake_.SignalAll();
+    }
+  }
+  Unref(d);
+  return absl::OkStatus();
+}
+
+void Session::FinishDetached(Detached* d, absl::StatusOr<size_t> result, bool replied) {
+  std::chrono::steady_clock::time_point sent_at;
+  {
+    MutexLock lock(&async_mu_);
+    detached_.erase(d->slot.call->tag());
+    sent_at = d->slot.sent_at;
+  }
+  if (replied) {
+    auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+        std::chrono::steady_clock::now() - sent_at);
+    RecordLatency(stats_.latency_us_log2, static_cast<uint64_t>(us.count()));
+  }
+  if (!result.ok()) stats_.errors.fetch_add(1, std::memory_order_relaxed);
+  d->read->Done(std::move(result));
+  Unref(d);
+}
+
+void Session::Unref(Detached* d) {
+  Slot slot;
+  {
+    MutexLock lock(&async_mu_);
+    if (--d->refs > 0) return;
+    slot = d->slot;
+  }
+  delete d;
+  Release(slot);
+}
+
+void Session::FlushDetached(Detached* d, const Slot& slot, bool interrupted) {
+  if (interrupted) {
+    stats_.interrupts.fetch_add(1, std::memory_order_relaxed);
+  } else {
+    stats_.timeouts.fetch_add(1, std::memory_order_relaxed);
+    P9_LOG(kWarning, "%s: tag %u timed out after %s, flushing", options_.name, slot.call->tag(),
+           absl::FormatDuration(options_.timeout));
+  }
+  // Without an Rflush the link is closed, and OnClosed() ends the call; with
+  // one, a reply that came first has been delivered, so a call still
+  // waiting never gets one.
+  if (SendFlush(slot) && slot.call->Cancel()) {
+    slot.link->channel->ForgetReply();
+    FinishDetached(d,
+                   interrupted ? ErrnoError(EINTR, "9P request interrupted")
+                               : absl::DeadlineExceededError("9P request timed out"),
+                   false);
+  }
+  {
+    MutexLock lock(&async_mu_);
+    d->flushing = false;
+  }
+  Unref(d);
+}
+
+void Session::ReaperLoop() {
+  for (;;) {
+    Detached* due = nullptr;
+    Slot slot;
+    bool interrupted = false;
+    {
+      MutexLock lock(&async_mu_);
+      for (;;) {
+        if (reaper_stop_) return;
+        const absl::Time now = absl::Now();
+        absl::Time next = absl::InfiniteFuture();
+        for (auto& [tag, d] : detached_) {
+          if (!d->posted || d->flushing) continue;
+          if (d->deadline <= now || (d->intr != nullptr && d->intr->interrupted())) {
+            due = d;
+            break;
+          }
+          next = std::min(next, d->deadline);
+        }
+        if (due != nullptr) break;
+        reaper_until_ = next;
+        reaper_poked_ = false;
+        reaper_wake_.AwaitWithDeadline(
+            &async_mu_,
+            [this]()
+                ABSL_EXCLUSIVE_LOCKS_REQUIRED(async_mu_) { return reaper_stop_ || reaper_poked_; },
+            next);
+        // Awake, it looks at every call before sleeping again: no pokes.
+        reaper_until_ = absl::InfinitePast();
+      }
+      due->flushing = true;
+      ++due->refs;
+      slot = due->slot;
+      interrupted = due->intr != nullptr && due->intr->interrupted();
+    }
+    FlushDetached(due, slot, interrupted);
+  }
+}
+
+void Session::OnInterrupt() {
+  MutexLock lock(&async_mu_);
+  reaper_poked_ = true;
+  reaper_wake_.SignalAll();
+}
+
 absl::StatusOr<size_t> Session::Read(uint32_t fid, uint64_t offset, absl::Span<uint8_t> out) {
   // The delivery thread copies the payload straight into `out`: one copy,
   // where a reply kept in the call would take two.
@@ -727,7 +949,7 @@ absl::StatusOr<size_t> Session::ReadTo(uint32_t fid, uint64_t offset, uint32_t c
   if (st.ok() && call->consumed()) {
     n = rread.got();
   } else if (st.ok()) {
-    st = UnconsumedRread(call, count);
+    st = UnconsumedRread(call->reply(), count);
   }
   Release(*slot);
   if (!st.ok()) {
@@ -756,12 +978,12 @@ absl::StatusOr<uint32_t> Session::Write(uint32_t fid, uint64_t offset,
   return n;
 }
 
-absl::Status Session::UnconsumedRread(const Call* call, uint32_t count) {
+absl::Status Session::UnconsumedRread(absl::Span<const uint8_t> reply, uint32_t count) {
   // Not taken by its sink: an Rlerror, or an Rread the sink refused as
   // malformed.
-  absl::Status st = ReplyError(call, "Tread");
+  absl::Status st = ErrorIn(reply, "Tread");
   if (st.ok()) {
-    st = RreadData(call->reply(), count).status();
+    st = RreadData(reply, count).status();
     if (st.ok()) st = ProtocolError("Rread was not delivered");
     stats_.protocol_errors.fetch_add(1, std::memory_order_relaxed);
   }
@@ -896,7 +1118,7 @@ absl::StatusOr<size_t> Session::ReadMany(uint32_t fid, uint64_t offset, absl::Sp
         if (st.ok() && call->consumed()) {
           p.done = static_cast<RreadSink*>(p.sink)->got();
         } else if (st.ok()) {
-          st = UnconsumedRread(call, p.count);
+          st = UnconsumedRread(call->reply(), p.count);
         }
         p.status = st;
         return st.ok() && p.done == p.count;

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -23,6 +24,7 @@
 #include "client/codec.h"
 #include "client/errors.h"
 #include "client/histogram.h"
+#include "client/interrupt.h"
 #include "client/messages.h"
 #include "client/mutex.h"
 #include "client/tunables.h"
@@ -101,6 +103,22 @@ class ReadSink {
   ~ReadSink() = default;
 };
 
+// A read Session::ReadAsync() does not wait for: the session hands it the
+// data (Deliver) and then its outcome (Done).
+class AsyncRead : public ReadSink {
+ public:
+  // Runs exactly once, when the read is over, on whichever thread ended it
+  // (the channel's delivery thread, the session's reaper, or a thread
+  // closing the connection): with the byte count after Deliver() took the
+  // data, or with the error, Deliver() not having run. Must not block on
+  // anything a 9P reply delivers; the session does not touch this object
+  // after calling it.
+  virtual void Done(absl::StatusOr<size_t> n) = 0;
+
+ protected:
+  ~AsyncRead() = default;
+};
+
 // A 9P2000.L client session. Construct with Connect(); all methods are
 // thread-safe and may be called from many threads at once. Every call either
 // returns the server's answer, an errno-carrying Status (Rlerror), or fails
@@ -111,7 +129,7 @@ class ReadSink {
 // fail with ConnectionLost (EIO), later calls wait (up to their deadline)
 // for the new connection, and epoch() counts connections so owners can tell
 // which of their fids the server still knows.
-class Session {
+class Session final : private InterruptListener {
  public:
   // Starts `channel`, negotiates the version and msize, and returns the
   // session. Fails with a clear message if the server does not speak
@@ -191,6 +209,16 @@ class Session {
   // sink was called exactly once, with the returned number of bytes; on an
   // error it was not called.
   absl::StatusOr<size_t> ReadTo(uint32_t fid, uint64_t offset, uint32_t count, ReadSink* sink);
+  // ReadTo() without waiting: sends the Tread and returns. On OK,
+  // read->Done() runs exactly once, possibly before this returns; on an
+  // error nothing was sent and it never runs. The reply is handled on the
+  // delivery thread, so no thread sleeps on the call and none is woken for
+  // it. A deadline (the session's timeout) or `intr` (if given; it must
+  // outlive Done()) makes the session's reaper thread flush the call: Done()
+  // then gets DeadlineExceeded or EINTR, unless the reply wins the race.
+  // Fails with ConnectionLost like the other calls; Done() may get it too.
+  absl::Status ReadAsync(uint32_t fid, uint64_t offset, uint32_t count, AsyncRead* read,
+                         Interrupter* intr = nullptr);
   // Writes up to max_write() bytes of `data`; returns how many the server took.
   absl::StatusOr<uint32_t> Write(uint32_t fid, uint64_t offset, absl::Span<const uint8_t> data);
   // Reads out.size() bytes (any amount) as Treads of at most `piece` bytes
@@ -254,6 +282,8 @@ class Session {
   };
   // One request of a ReadMany/WriteMany (defined in session.cc).
   struct Piece;
+  // A ReadAsync() call in flight: its sink, and who may still use its tag.
+  struct Detached;
   enum class State {
     kUp,         // the link carries calls
     kDown,       // the link died; the recovery thread is replacing it
@@ -273,7 +303,7 @@ class Session {
   // with wait=false failing with ResourceExhausted at once if none is) and
   // arms its call to accept a reply of type `expect`.
   absl::StatusOr<Slot> Acquire(MsgType expect, absl::Time deadline, ReplySink* sink = nullptr,
-                               bool wait = true);
+                               bool wait = true, bool detached = false);
   // Returns a call's tag to the free list.
   void Release(const Slot& slot);
   // Sends the call's request and waits for its reply; on deadline flushes it.
@@ -295,6 +325,26 @@ class Session {
   // Sends Tflush(oldtag) and waits for Rflush; closes the channel if that
   // fails, so the flushed call is completed one way or the other.
   void FlushAndWait(const Slot& slot);
+  // The part of it that sends the flush: whether Rflush came (false: the
+  // link was gone or has been closed, and OnClosed() completes the call).
+  bool SendFlush(const Slot& slot);
+  // Ends a claimed (or cancelled) call with `why`: publishes it to its
+  // waiter, or finishes it if detached.
+  void FailClaimed(Call* call, const absl::Status& why);
+  // Ends a detached call taken from kWaiting: Done(result), then the tag
+  // goes back once the reaper no longer flushes it.
+  // `replied`: a reply ended it (its round trip counts in the latency
+  // histogram).
+  void FinishDetached(Detached* d, absl::StatusOr<size_t> result, bool replied);
+  // Flushes a detached call for the reaper, which holds a reference.
+  void FlushDetached(Detached* d, const Slot& slot, bool interrupted);
+  // Drops one of a detached call's references (the call's own, or the
+  // reaper's while it flushes); the last returns the tag and frees it.
+  void Unref(Detached* d);
+  // The reaper thread: flushes detached calls past their deadline or
+  // interrupted.
+  void ReaperLoop();
+  void OnInterrupt() override;
   // The recovery thread: waits for kDown, redials with backoff.
   void RecoveryLoop();
   // One attempt: dial, Tversion, restore. On failure the new link is closed.
@@ -310,12 +360,14 @@ class Session {
   // out: E2BIG/ENAMETOOLONG for the caller instead of a malformed message.
   absl::Status CheckEncoded(bool encoded, size_t size, const char* request_name) const;
   // The error of a Tread reply its sink did not take.
-  absl::Status UnconsumedRread(const Call* call, uint32_t count);
+  absl::Status UnconsumedRread(absl::Span<const uint8_t> reply, uint32_t count);
   // Checks an Rwrite (or Rlerror) for a Twrite of `count` bytes; on OK *n
   // is how many the server took.
   absl::Status WrittenCount(const Call* call, uint32_t count, uint32_t* n);
   // Turns a received reply into an OK or the Rlerror errno.
   absl::Status ReplyError(const Call* call, const char* request_name) const;
+  // The same for a reply still in the receive buffer.
+  absl::Status ErrorIn(absl::Span<const uint8_t> reply, const char* request_name) const;
   Call* FindCall(uint16_t tag);
   void Trace(const char* dir, absl::Span<const uint8_t> msg) const;
   absl::Time Deadline() const;
@@ -363,6 +415,18 @@ class Session {
   // reads it.
   RecoveryOptions recovery_;
   std::thread recovery_thread_;
+
+  // Detached calls (ReadAsync) and their reaper.
+  Mutex async_mu_;
+  // By tag, while not finished.
+  absl::flat_hash_map<uint16_t, Detached*> detached_ ABSL_GUARDED_BY(async_mu_);
+  // Until when the reaper sleeps: a call due earlier must wake it.
+  absl::Time reaper_until_ ABSL_GUARDED_BY(async_mu_) = absl::InfiniteFuture();
+  bool reaper_poked_ ABSL_GUARDED_BY(async_mu_) = false;
+  bool reaper_stop_ ABSL_GUARDED_BY(async_mu_) = false;
+  CondVar reaper_wake_;
+  // Started with the first ReadAsync(); joined by the destructor.
+  std::thread reaper_thread_ ABSL_GUARDED_BY(async_mu_);
 
   Mutex fid_mu_;
   std::vector<uint32_t> free_fids_ ABSL_GUARDED_BY(fid_mu_);

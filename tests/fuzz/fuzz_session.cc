@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "absl/types/span.h"
@@ -161,6 +162,29 @@ struct CountingSink final : p9::ReadSink {
   std::atomic<int> calls{0};
 };
 
+// Records how Session::ReadAsync ends, from whichever thread ends it.
+struct AsyncRecorder final : p9::AsyncRead {
+  void Deliver(absl::Span<const uint8_t> data) override {
+    p9::MutexLock lock(&mu);
+    ++delivers;
+    bytes = data.size();
+  }
+  void Done(absl::StatusOr<size_t> n) override {
+    {
+      p9::MutexLock lock(&mu);
+      ++dones;
+      result = std::move(n);
+    }
+    done.Notify();
+  }
+  p9::Mutex mu;
+  int delivers ABSL_GUARDED_BY(mu) = 0;
+  int dones ABSL_GUARDED_BY(mu) = 0;
+  size_t bytes ABSL_GUARDED_BY(mu) = 0;
+  absl::StatusOr<size_t> result ABSL_GUARDED_BY(mu) = absl::UnknownError("no Done()");
+  absl::Notification done;
+};
+
 template <typename Fn>
 void Start(const FakeServer& server, Outcome& o, Fn fn, int requests = 1) {
   const int before = server.requests() + requests - 1;
@@ -215,6 +239,7 @@ void Run(uint8_t flags, absl::Span<const uint8_t> stream) {
     return r.status();
   });
   CountingSink sink;
+  AsyncRecorder async;
   // ReadMany/WriteMany send all their pieces before the next call starts.
   const bool many = (flags & ss::kReadTo) == 0 && (flags & (ss::kReadMany | ss::kWriteMany)) != 0;
   Start(
@@ -240,6 +265,23 @@ void Run(uint8_t flags, absl::Span<const uint8_t> stream) {
           if (r.ok() && *r > buf.size()) Fail("WriteMany wrote more than it was given");
           return r.status();
         }
+        if ((flags & ss::kReadAsync) != 0) {
+          absl::Status posted = session.ReadAsync(1, 0, ss::kReadCount, &async);
+          if (!posted.ok()) return posted;
+          // Ended by a reply, the deadline's flush or the channel's close.
+          if (!async.done.WaitForNotificationWithTimeout(kTimeout + kFlushTimeout + kSlack)) {
+            Fail("ReadAsync never called Done()");
+          }
+          p9::MutexLock lock(&async.mu);
+          if (async.result.ok() && (async.delivers != 1 || async.bytes != *async.result)) {
+            Fail("ReadAsync's Done and Deliver disagree");
+          }
+          if (async.result.ok() && *async.result > ss::kReadCount) {
+            Fail("ReadAsync returned more than asked for");
+          }
+          if (!async.result.ok() && async.delivers != 0) Fail("a failed ReadAsync delivered");
+          return async.result.status();
+        }
         auto r = session.Read(1, 0, absl::MakeSpan(buf));
         if (r.ok() && *r > buf.size()) Fail("Read returned more than asked for");
         return r.status();
@@ -262,8 +304,17 @@ void Run(uint8_t flags, absl::Span<const uint8_t> stream) {
     }
     if (!c->status.ok() && p9::ToErrno(c->status) == 0) Fail("a failed call has no errno");
   }
+  // A detached call's tag goes back just after its Done().
+  for (absl::Time give_up = absl::Now() + kSlack;
+       session.stats().in_flight.load(std::memory_order_relaxed) != 0 && absl::Now() < give_up;) {
+    std::this_thread::yield();
+  }
   if (int64_t n = session.stats().in_flight.load(std::memory_order_relaxed); n != 0) {
     Fail(std::to_string(n) + " tags still held after every call returned");
+  }
+  {
+    p9::MutexLock lock(&async.mu);
+    if (async.dones > 1) Fail("ReadAsync called Done() more than once");
   }
   if (!session.alive()) {
     absl::Time t0 = absl::Now();

@@ -203,6 +203,17 @@ void AddSessionSeeds(Corpus& corpus) {
       {walk, Encode(p9::Rread{p9::Bytes{std::string(ss::kReadCount + 1, 'x')}}, ss::kReadTag),
        getattr});
   seeds["readto_flushed"] = stream(ss::kReadTo | ss::kKeepOpen | ss::kAnswerFlush, {walk, getattr});
+  // And with ReadAsync, which nobody waits on: the same four endings, and
+  // one whose flush is never answered (the channel closes).
+  seeds["readasync_answers"] = stream(ss::kReadAsync, {walk, read, getattr});
+  seeds["readasync_lerror"] = stream(ss::kReadAsync, {walk, lerror(ss::kReadTag), getattr});
+  seeds["readasync_overcount"] = stream(
+      ss::kReadAsync,
+      {walk, Encode(p9::Rread{p9::Bytes{std::string(ss::kReadCount + 1, 'x')}}, ss::kReadTag),
+       getattr});
+  seeds["readasync_flushed"] =
+      stream(ss::kReadAsync | ss::kKeepOpen | ss::kAnswerFlush, {walk, getattr});
+  seeds["readasync_flush_unanswered"] = stream(ss::kReadAsync | ss::kKeepOpen, {walk, getattr});
   // ReadMany/WriteMany: four pipelined pieces answered out of order, one
   // short (end of file), one refused in the middle, one too long, and all
   // flushed.

@@ -33,7 +33,12 @@ inline constexpr uint8_t kReadMany = 16;
 // Likewise, but the second call is Session::WriteMany of kReadCount bytes.
 inline constexpr uint8_t kWriteMany = 32;
 
-// (kReadTo, kReadMany and kWriteMany: the first set of them wins.)
+// The read is Session::ReadAsync (nobody waits on the call; the delivery
+// thread, the reaper or the closing channel ends it).
+inline constexpr uint8_t kReadAsync = 64;
+
+// (kReadTo, kReadMany, kWriteMany and kReadAsync: the first set of them
+// wins.)
 
 // msize the target asks for, and grants in its own Rversion.
 inline constexpr uint32_t kMsize = 8192;
