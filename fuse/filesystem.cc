@@ -92,6 +92,8 @@ Filesystem::~Filesystem() { Shutdown(); }
 
 void Filesystem::Shutdown() {
   if (shut_down_.exchange(true)) return;
+  // Reads being repeated need the sessions.
+  retries_.Stop();
   {
     MutexLock lock(&parked_mu_);
     sweeper_stop_ = true;

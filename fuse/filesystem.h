@@ -28,6 +28,7 @@
 #include "client/messages.h"
 #include "client/mutex.h"
 #include "client/session.h"
+#include "fuse/deferred.h"
 #include "fuse/fid.h"
 #include "fuse/fuse_api.h"
 #include "fuse/inode_table.h"
@@ -59,7 +60,9 @@ struct FsConfig {
 // operation reaches fids through helpers several calls deep (FidOn, AnyFid,
 // WithFid, SillyDir); a thread-local reaches them all without threading a
 // parameter through each. FUSE serves a request on one thread from start
-// to reply, and nothing here hands work to another thread that walks fids.
+// to reply; the one exception, a small read repeated after a lost
+// connection (ops_file.cc), sets its request's principal on the thread that
+// repeats it.
 class PrincipalScope {
  public:
   explicit PrincipalScope(int principal);
@@ -181,6 +184,9 @@ class Filesystem {
 
   // Threads for the independent lookups of one request (readdirplus).
   WorkPool& work_pool() { return work_pool_; }
+  // The thread that repeats, on a new connection, reads that were answered
+  // on a delivery thread and lost with their connection.
+  Deferred& retries() { return retries_; }
 
   // --- Attributes this mount fetched, kept for the policy's lifetime.
   cache::AttrCache& attr_cache() { return attr_cache_; }
@@ -327,6 +333,8 @@ class Filesystem {
   std::atomic<uint64_t> parked_misses_{0};
   // After the sessions: its threads stop before the sessions close.
   WorkPool work_pool_;
+  // Likewise (and stopped first thing in Shutdown()).
+  Deferred retries_;
   Mutex statfs_mu_;
   bool has_statfs_ ABSL_GUARDED_BY(statfs_mu_) = false;
   Rstatfs last_statfs_ ABSL_GUARDED_BY(statfs_mu_);

@@ -62,4 +62,18 @@ void ScopedFuseInterrupt::OnInterrupt(fuse_req_t req, void* unused) {
   TheRegistry().Interrupt(req);
 }
 
+FuseInterruptRegistration::FuseInterruptRegistration(fuse_req_t req, Interrupter* i) : req_(req) {
+  token_ = TheRegistry().Add(req, i);
+  // The registry interrupts every entry of req under its lock: an INTERRUPT
+  // before the Add() reached the worker's interrupter, one after reaches i.
+  Interrupter* worker = ScopedInterruptible::Current();
+  if (worker != nullptr && worker->interrupted()) i->Interrupt();
+}
+
+void FuseInterruptRegistration::Remove() {
+  if (token_ == 0) return;
+  TheRegistry().Remove(req_, token_);
+  token_ = 0;
+}
+
 }  // namespace p9::fuse

@@ -40,6 +40,27 @@ class ScopedFuseInterrupt {
   uint64_t token_ = 0;
 };
 
+// Makes `i` receive FUSE INTERRUPTs for `req` until Remove(), for an
+// operation that goes on after its worker's ScopedFuseInterrupt ended (a
+// read answered on the delivery thread). Create it inside that scope: an
+// INTERRUPT that came before is passed on to `i` then.
+class FuseInterruptRegistration {
+ public:
+  FuseInterruptRegistration(fuse_req_t req, Interrupter* i);
+  // Remove()s.
+  ~FuseInterruptRegistration() { Remove(); }
+  FuseInterruptRegistration(const FuseInterruptRegistration&) = delete;
+  FuseInterruptRegistration& operator=(const FuseInterruptRegistration&) = delete;
+
+  // Once it returns, `i` is not used again; call it before replying to req
+  // (which frees it). Idempotent; not thread-safe against itself.
+  void Remove();
+
+ private:
+  const fuse_req_t req_;
+  uint64_t token_ = 0;
+};
+
 }  // namespace p9::fuse
 
 #endif  // P9_FUSE_INTERRUPTS_H_

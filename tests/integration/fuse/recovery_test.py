@@ -13,9 +13,11 @@ import fcntl
 import hashlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tarfile
+import textwrap
 import threading
 import time
 import unittest
@@ -157,6 +159,67 @@ class Restarts(unittest.TestCase):
         fields = out.strip().splitlines()[-1].split(";")
         self.assertEqual(fields[4], "0", out)
         self.assertGreaterEqual(restarts, 1)
+
+    def test_a_small_read_in_flight_is_repeated_on_the_new_connection(self):
+        # A read of one Tread is answered on the delivery thread, with no
+        # worker waiting for it; when its connection dies, it must still be
+        # repeated on the next one, like any other read.
+        data = os.urandom(4096)
+        with open(self.mnt.export("inflight"), "wb") as f:
+            f.write(data)
+        fd = os.open(self.mnt.path("inflight"), os.O_RDONLY)
+        before = total(self.mnt.mountpoint, "reconnects")
+        got = {}
+        self.server.proc.send_signal(signal.SIGSTOP)  # the Tread will sit unanswered
+        reader = threading.Thread(target=lambda: got.update(data=os.pread(fd, 4096, 0)))
+        reader.start()
+        time.sleep(1)
+        self.assertTrue(reader.is_alive(), "the read was answered by a stopped server")
+        self.server.proc.kill()  # dies stopped, with the read in flight
+        self.server.proc.wait()
+        self.server.start_again()
+        reader.join(TIMEOUT + 10)
+        self.assertFalse(reader.is_alive(), "the read hung after the server came back")
+        self.assertEqual(got.get("data"), data)
+        os.close(fd)
+        self.assertGreater(total(self.mnt.mountpoint, "reconnects"), before)
+
+    def test_a_small_read_from_a_stalled_server_is_interruptible(self):
+        # A stopped server answers neither the read nor its Tflush: after
+        # the flush timeout (10 s) the connection is dropped and the read
+        # ends with EINTR, as interrupted, not EIO and not a hang. Once the
+        # server runs again the mount reconnects and the same descriptor
+        # reads.
+        with open(self.mnt.export("stalled"), "wb") as f:
+            f.write(b"s" * 4096)
+        fd = os.open(self.mnt.path("stalled"), os.O_RDONLY)
+        child = textwrap.dedent("""
+            import os, signal, sys, time
+            class Alarm(Exception):
+                pass
+            def on_alarm(*args):
+                raise Alarm()  # else Python retries the read (PEP 475)
+            signal.signal(signal.SIGALRM, on_alarm)
+            signal.alarm(1)
+            t = time.monotonic()
+            try:
+                os.pread(int(sys.argv[1]), 4096, 0)
+                print("read")
+            except Alarm:
+                print("EINTR", "%.1f" % (time.monotonic() - t))
+        """)
+        self.server.proc.send_signal(signal.SIGSTOP)
+        try:
+            r = subprocess.run([sys.executable, "-c", child, str(fd)], pass_fds=[fd],
+                               capture_output=True, text=True, timeout=TIMEOUT + 30)
+        finally:
+            self.server.proc.send_signal(signal.SIGCONT)
+        out = r.stdout.split()
+        self.assertEqual(out[:1], ["EINTR"], r.stdout + r.stderr)
+        self.assertLess(float(out[1]), 16)
+        # The flushed read left nothing behind: the same descriptor reads.
+        self.assertEqual(os.pread(fd, 4, 0), b"ssss")
+        os.close(fd)
 
     def test_tar_extract_across_restarts(self):
         src = p9harness.make_tmpdir("p9tar-src-")
