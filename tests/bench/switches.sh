@@ -2,9 +2,9 @@
 # Where a 4 KiB read's time goes in the Soft-RoCE guest: fio random reads at
 # depth 1, cache=none over RDMA, for one or more mount.9prdma binaries side
 # by side with the kernel's 9p client (rounds interleaved, one diod), with
-# each client's mean latency and, for each mount.9prdma and the diod, the
-# context switches per read of every thread that made any. On one vCPU
-# every switch is CPU time on the reader's critical path, so this is how
+# each client's mean and median latency and, for each mount.9prdma and the
+# diod, the context switches per read of every thread that made any. On one
+# vCPU every switch is CPU time on the reader's critical path, so this is how
 # a waiter woken per request shows up (the session's recovery thread was
 # woken at every tag taken or returned, 2 switches per read, until 048a7b7).
 #
@@ -72,10 +72,13 @@ for r in $(seq "$rounds"); do
         threads "$diod_pid" >/tmp/sw.d0
         lat=$(fio --name=r --filename="$mnt/$name/data" --rw=randread --bs=4k --direct=0 \
             --fadvise_hint=1 --size=64M --io_size=$((ios * 4096)) --randrepeat=0 \
-            --ioengine=psync --fallocate=none --output-format=terse | awk -F';' '{ print $16 }')
+            --ioengine=psync --fallocate=none --output-format=json | python3 -c '
+import json, sys
+c = json.load(sys.stdin)["jobs"][0]["read"]["clat_ns"]
+print("mean %.0f us, median %.0f us" % (c["mean"] / 1e3, c["percentile"]["50.000000"] / 1e3))')
         [[ $name == kernel ]] || threads "${pids[i]}" >/tmp/sw.c1
         threads "$diod_pid" >/tmp/sw.d1
-        printf 'round %d %-8s mean latency %.0f us\n' "$r" "$name" "$lat"
+        printf 'round %d %-8s %s\n' "$r" "$name" "$lat"
         if ((r == rounds)); then
             [[ $name == kernel ]] || per_read /tmp/sw.c0 /tmp/sw.c1 "$name"
             per_read /tmp/sw.d0 /tmp/sw.d1 "diod ($name)"
