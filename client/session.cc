@@ -54,17 +54,25 @@ struct Session::Detached final : ReplySink {
 
   const uint32_t count;
   AsyncRead* const read;
+  // Valid until Done(): read only under async_mu_ while !finished.
   Interrupter* const intr;
   const absl::Time deadline;
   size_t got = 0;
   // Under async_mu_:
+  // For the reaper; set when the call is registered in detached_.
   Slot slot;
+  std::chrono::steady_clock::time_point sent_at{};
   // The Tread went out: from then on the reaper may flush it (a flush sent
   // before the request would not stop it).
   bool posted = false;
-  // The call's own reference, and the reaper's while it flushes: the tag
-  // goes back when both are gone, so a flush never names a reused tag.
-  int refs = 1;
+  // Taken from kWaiting and about to run Done() (which may free `read` and
+  // `intr`); out of detached_ for good.
+  bool finished = false;
+  // The call's own reference, the poster's until ReadAsync() returns (the
+  // connection may die and end the call before that), and the reaper's
+  // while it flushes: the tag goes back when all are gone, so neither the
+  // record nor a flush ever names a reused tag.
+  int refs = 2;
   bool flushing = false;
 };
 
@@ -584,9 +592,9 @@ void Session::OnMessage(Conn* link, absl::Span<const uint8_t> msg) {
   if (call->detached()) {
     auto* d = static_cast<Detached*>(sink);
     if (h->type == static_cast<uint8_t>(call->expected()) && d->Consume(msg)) {
-      FinishDetached(d, d->got, true);
+      FinishDetached(call, d, d->got, true);
     } else {
-      FinishDetached(d, UnconsumedRread(msg, d->count), true);
+      FinishDetached(call, d, UnconsumedRread(msg, d->count), true);
     }
     return;
   }
@@ -607,7 +615,7 @@ void Session::OnBadMessage(Conn* link, uint16_t tag, const absl::Status& why) {
 
 void Session::FailClaimed(Call* call, const absl::Status& why) {
   if (call->detached()) {
-    FinishDetached(static_cast<Detached*>(call->sink()), why, false);
+    FinishDetached(call, static_cast<Detached*>(call->sink()), why, false);
   } else {
     call->Fail(why);
   }
@@ -777,25 +785,27 @@ void EncodeTwrite(uint16_t tag, uint32_t fid, uint64_t offset, absl::Span<const 
 
 absl::Status Session::ReadAsync(uint32_t fid, uint64_t offset, uint32_t count, AsyncRead* read,
                                 Interrupter* intr) {
+  // Before the call exists: once it is armed, a dying connection may end it
+  // (and the caller free `intr`) at any moment.
+  if (intr != nullptr) intr->listener_.store(this, std::memory_order_seq_cst);
   count = std::min(count, max_read());
   absl::Time deadline = Deadline();
   auto owned = std::make_unique<Detached>(count, read, intr, deadline);
   absl::StatusOr<Slot> slot = Acquire(MsgType::kRread, deadline, owned.get(), true, true);
   if (!slot.ok()) return slot.status();
-  // Now the call's, and this thread's until it returns (refs = 2): neither
-  // the record nor the tag can be reused under it.
-  Detached* d = owned.release();
+  Detached* d = owned.release();  // the call's now, and this thread's (refs = 2)
   Call* call = slot->call;
   EncodeMessage(call->tag(), Tread{fid, offset, count}, &call->request());
   slot->sent_at = std::chrono::steady_clock::now();
   {
     MutexLock lock(&async_mu_);
-    d->slot = *slot;
-    d->refs = 2;
-    detached_[call->tag()] = d;
-    if (!reaper_thread_.joinable()) reaper_thread_ = std::thread([this] { ReaperLoop(); });
+    if (!d->finished) {
+      d->slot = *slot;
+      d->sent_at = slot->sent_at;
+      detached_[call->tag()] = d;
+      if (!reaper_thread_.joinable()) reaper_thread_ = std::thread([this] { ReaperLoop(); });
+    }
   }
-  if (intr != nullptr) intr->listener_.store(this, std::memory_order_seq_cst);
   stats_.requests.fetch_add(1, std::memory_order_relaxed);
   stats_.bytes_sent.fetch_add(call->request().size(), std::memory_order_relaxed);
   if (options_.debug) Trace(">>>", call->request());
@@ -806,35 +816,39 @@ absl::Status Session::ReadAsync(uint32_t fid, uint64_t offset, uint32_t count, A
     if (ours) {
       {
         MutexLock lock(&async_mu_);
+        d->finished = true;
         detached_.erase(call->tag());
       }
-      Unref(d);
+      Unref(call, d);
     }
-    Unref(d);
+    Unref(call, d);
     return ours ? ConnectionLost(st.message()) : absl::OkStatus();
   }
   {
     MutexLock lock(&async_mu_);
-    // Still in detached_ unless it is over already.
-    d->posted = true;
-    // The reaper sleeps until reaper_until_; wake it if this call is due
-    // before, or was interrupted before it could be flushed. Otherwise
-    // posting costs no wake-up (reads at depth 1 would each pay one).
-    if (deadline < reaper_until_ || (intr != nullptr && intr->interrupted())) {
-      reaper_poked_ = true;
-      reaper_wake_.SignalAll();
+    if (!d->finished) {
+      d->posted = true;
+      // The reaper sleeps until reaper_until_; wake it if this call is due
+      // before, or was interrupted before it could be flushed. Otherwise
+      // posting costs no wake-up (reads at depth 1 would each pay one).
+      if (deadline < reaper_until_ || (intr != nullptr && intr->interrupted())) {
+        reaper_poked_ = true;
+        reaper_wake_.SignalAll();
+      }
     }
   }
-  Unref(d);
+  Unref(call, d);
   return absl::OkStatus();
 }
 
-void Session::FinishDetached(Detached* d, absl::StatusOr<size_t> result, bool replied) {
+void Session::FinishDetached(Call* call, Detached* d, absl::StatusOr<size_t> result, bool replied) {
   std::chrono::steady_clock::time_point sent_at;
   {
     MutexLock lock(&async_mu_);
-    detached_.erase(d->slot.call->tag());
-    sent_at = d->slot.sent_at;
+    d->finished = true;
+    // The tag is not reused while d holds it, so an entry for it is d's.
+    detached_.erase(call->tag());
+    sent_at = d->sent_at;
   }
   if (replied) {
     auto us = std::chrono::duration_cast<std::chrono::microseconds>(
@@ -843,18 +857,16 @@ void Session::FinishDetached(Detached* d, absl::StatusOr<size_t> result, bool re
   }
   if (!result.ok()) stats_.errors.fetch_add(1, std::memory_order_relaxed);
   d->read->Done(std::move(result));
-  Unref(d);
+  Unref(call, d);
 }
 
-void Session::Unref(Detached* d) {
-  Slot slot;
+void Session::Unref(Call* call, Detached* d) {
   {
     MutexLock lock(&async_mu_);
     if (--d->refs > 0) return;
-    slot = d->slot;
   }
   delete d;
-  Release(slot);
+  Release(Slot{call, nullptr});
 }
 
 void Session::FlushDetached(Detached* d, const Slot& slot, bool interrupted) {
@@ -870,7 +882,7 @@ void Session::FlushDetached(Detached* d, const Slot& slot, bool interrupted) {
   // waiting never gets one.
   if (SendFlush(slot) && slot.call->Cancel()) {
     slot.link->channel->ForgetReply();
-    FinishDetached(d,
+    FinishDetached(slot.call, d,
                    interrupted ? ErrnoError(EINTR, "9P request interrupted")
                                : absl::DeadlineExceededError("9P request timed out"),
                    false);
@@ -879,7 +891,7 @@ void Session::FlushDetached(Detached* d, const Slot& slot, bool interrupted) {
     MutexLock lock(&async_mu_);
     d->flushing = false;
   }
-  Unref(d);
+  Unref(slot.call, d);
 }
 
 void Session::ReaperLoop() {

@@ -335,12 +335,12 @@ class Session final : private InterruptListener {
   // goes back once the reaper no longer flushes it.
   // `replied`: a reply ended it (its round trip counts in the latency
   // histogram).
-  void FinishDetached(Detached* d, absl::StatusOr<size_t> result, bool replied);
+  void FinishDetached(Call* call, Detached* d, absl::StatusOr<size_t> result, bool replied);
   // Flushes a detached call for the reaper, which holds a reference.
   void FlushDetached(Detached* d, const Slot& slot, bool interrupted);
-  // Drops one of a detached call's references (the call's own, or the
-  // reaper's while it flushes); the last returns the tag and frees it.
-  void Unref(Detached* d);
+  // Drops one of a detached call's references (see Detached::refs); the
+  // last returns the tag and frees it.
+  void Unref(Call* call, Detached* d);
   // The reaper thread: flushes detached calls past their deadline or
   // interrupted.
   void ReaperLoop();
