@@ -33,31 +33,61 @@ struct Session::Conn : ChannelReceiver {
 };
 
 namespace {
-// Defined with the read calls below.
-absl::StatusOr<absl::Span<const uint8_t>> RreadData(absl::Span<const uint8_t> msg, uint32_t count);
-}  // namespace
+absl::StatusOr<absl::Span<const uint8_t>> RreadData(absl::Span<const uint8_t> msg, uint32_t count) {
+  if (msg.size() < kHeaderSize) return ProtocolError("Rread is malformed");
+  Decoder d(msg.subspan(kHeaderSize));
+  uint32_t got = d.U32();
+  const uint8_t* data = d.Take(got);
+  if (data == nullptr || d.remaining() != 0) return ProtocolError("Rread is malformed");
+  if (got > count) {
+    return ProtocolError(
+        absl::StrCat("Rread returned ", got, " bytes for a ", count, "-byte read"));
+  }
+  return absl::MakeConstSpan(data, got);
+}
 
-// A detached call's sink and bookkeeping. count/read/intr/deadline are set
-// before Arm() publishes the sink; `got` belongs to the thread that took the
-// call from kWaiting; the rest is guarded by the session's async_mu_.
-struct Session::Detached final : ReplySink {
-  Detached(uint32_t c, AsyncRead* r, Interrupter* i, absl::Time d)
-      : count(c), read(r), intr(i), deadline(d) {}
+// Hands a well-formed Rread's payload to a ReadSink on the delivery thread.
+// A malformed one is left to the waiter, which reports it.
+class RreadSink final : public ReplySink {
+ public:
+  RreadSink(uint32_t count, ReadSink* out) : count_(count), out_(out) {}
 
   bool Consume(absl::Span<const uint8_t> msg) override {
-    absl::StatusOr<absl::Span<const uint8_t>> data = RreadData(msg, count);
+    absl::StatusOr<absl::Span<const uint8_t>> data = RreadData(msg, count_);
     if (!data.ok()) return false;
-    read->Deliver(*data);
-    got = data->size();
+    out_->Deliver(*data);
+    // Read by the waiter after its acquire load of kDone, which the
+    // delivery thread's release store (CompleteConsumed) orders after this.
+    got_ = data->size();
     return true;
   }
+  size_t got() const { return got_; }
+
+ private:
+  const uint32_t count_;
+  ReadSink* const out_;
+  size_t got_ = 0;
+};
+
+}  // namespace
+
+// A detached call's sink and bookkeeping. count/read/intr/deadline/rread are
+// set before Arm() publishes the sink; the rest is guarded by the session's
+// async_mu_.
+struct Session::Detached final : ReplySink {
+  Detached(uint32_t c, AsyncRead* r, Interrupter* i, absl::Time d)
+      : count(c), read(r), intr(i), deadline(d), rread(c, r) {}
+
+  bool Consume(absl::Span<const uint8_t> msg) override { return rread.Consume(msg); }
 
   const uint32_t count;
   AsyncRead* const read;
   // Valid until Done(): read only under async_mu_ while !finished.
   Interrupter* const intr;
   const absl::Time deadline;
-  size_t got = 0;
+  // Hands the payload to `read`; its got() belongs to the thread that took
+  // the call from kWaiting.
+  RreadSink rread;
   // Under async_mu_:
   // For the reaper; set when the call is registered in detached_.
   Slot slot;
@@ -592,7 +622,7 @@ void Session::OnMessage(Conn* link, absl::Span<const uint8_t> msg) {
   if (call->detached()) {
     auto* d = static_cast<Detached*>(sink);
     if (h->type == static_cast<uint8_t>(call->expected()) && d->Consume(msg)) {
-      FinishDetached(call, d, d->got, true);
+      FinishDetached(call, d, d->rread.got(), true);
     } else {
       FinishDetached(call, d, UnconsumedRread(msg, d->count), true);
     }
@@ -717,42 +747,6 @@ namespace {
 
 // The payload of an Rread (`msg` is a whole message whose size field the
 // channel checked) asked for `count` bytes, decoded in place.
-absl::StatusOr<absl::Span<const uint8_t>> RreadData(absl::Span<const uint8_t> msg, uint32_t count) {
-  if (msg.size() < kHeaderSize) return ProtocolError("Rread is malformed");
-  Decoder d(msg.subspan(kHeaderSize));
-  uint32_t got = d.U32();
-  const uint8_t* data = d.Take(got);
-  if (data == nullptr || d.remaining() != 0) return ProtocolError("Rread is malformed");
-  if (got > count) {
-    return ProtocolError(
-        absl::StrCat("Rread returned ", got, " bytes for a ", count, "-byte read"));
-  }
-  return absl::MakeConstSpan(data, got);
-}
-
-// Hands a well-formed Rread's payload to a ReadSink on the delivery thread.
-// A malformed one is left to the waiter, which reports it.
-class RreadSink final : public ReplySink {
- public:
-  RreadSink(uint32_t count, ReadSink* out) : count_(count), out_(out) {}
-
-  bool Consume(absl::Span<const uint8_t> msg) override {
-    absl::StatusOr<absl::Span<const uint8_t>> data = RreadData(msg, count_);
-    if (!data.ok()) return false;
-    out_->Deliver(*data);
-    // Read by the waiter after its acquire load of kDone, which the
-    // delivery thread's release store (CompleteConsumed) orders after this.
-    got_ = data->size();
-    return true;
-  }
-  size_t got() const { return got_; }
-
- private:
-  const uint32_t count_;
-  ReadSink* const out_;
-  size_t got_ = 0;
-};
-
 // Copies a read's payload into the caller's buffer, on the delivery thread.
 class CopyTo final : public ReadSink {
  public:
