@@ -265,18 +265,17 @@ class FuseAsyncRead final : public AsyncRead {
   }
 
  private:
-  // Like WithIoFid's second attempt, with the request's principal and
+  // WithIoFid's second attempt, with the request's principal and
   // interrupter.
   void Repeat(const absl::Status& lost) {
     PrincipalScope as(principal_);
     ScopedInterruptible interruptible(&interrupter_);
-    absl::StatusOr<size_t> n = lost;
-    if (fs_->RecoverFrom(lost, fid_)) {
-      absl::StatusOr<FidRef> again = IoFidOf(fs_, h_, fs_->PickChannel());
-      if (again.ok()) {
-        n = (*again)->session()->ReadTo((*again)->num(), static_cast<uint64_t>(off_), size_, this);
-      }
-    }
+    absl::StatusOr<size_t> n = internal::AgainOnNewConnection(
+        fs_, absl::StatusOr<size_t>(lost), fid_,
+        [&] { return IoFidOf(fs_, h_, fs_->PickChannel()); },
+        [&](const FidRef& f) {
+          return f->session()->ReadTo(f->num(), static_cast<uint64_t>(off_), size_, this);
+        });
     if (!n.ok()) {
       registration_.Remove();
       ReplyStatus(req_, n.status());

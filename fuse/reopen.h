@@ -34,18 +34,28 @@ absl::StatusOr<FidRef> OpenDirFidLocked(Filesystem* fs, DirHandle* h)
 // twice), opens the file again and runs fn once more. fn returns
 // absl::Status or absl::StatusOr<T>.
 namespace internal {
+// `r` is fn's outcome on `used`. If it failed because used's connection
+// went, waits for the new one and returns fn's outcome on get() (which
+// opens anew); else, or if that open fails, returns r. Also the second
+// attempt of a read no worker waited for (ops_file.cc).
+template <typename R, typename Get, typename F>
+R AgainOnNewConnection(Filesystem* fs, R r, const FidRef& used, Get&& get, F&& fn) {
+  if (!fs->RecoverFrom(StatusOf(r), used)) return r;
+  absl::StatusOr<FidRef> again = get();
+  if (!again.ok()) return r;
+  return fn(*again);
+}
+
 // Runs fn on get(); if it failed because the connection went and
-// `repeatable`, runs it once more on get() (which opens anew).
+// `repeatable`, runs it once more on get().
 template <typename Get, typename F>
 auto RetryOnNewConnection(Filesystem* fs, Get&& get, bool repeatable, F&& fn)
     -> decltype(fn(FidRef{})) {
   absl::StatusOr<FidRef> f = get();
   if (!f.ok()) return f.status();
   auto r = fn(*f);
-  if (!repeatable || !fs->RecoverFrom(StatusOf(r), *f)) return r;
-  absl::StatusOr<FidRef> again = get();
-  if (!again.ok()) return r;
-  return fn(*again);
+  if (!repeatable) return r;
+  return AgainOnNewConnection(fs, std::move(r), *f, get, fn);
 }
 }  // namespace internal
 
