@@ -386,6 +386,8 @@ absl::StatusOr<Rgetattr> Filesystem::GetattrChecked(const FidRef& f, uint64_t qi
 }
 
 void Filesystem::Retire(uint64_t qid_path) {
+  // Gone, or one link fewer: either way its attributes changed.
+  AttrChanged(qid_path);
   if (InodeRef cur = table_->FindByQidPath(qid_path); cur != nullptr && !cur->is_dir()) {
     // A file with other links is not gone, only this name is; nor is one
     // that lives on under its hidden name.
@@ -528,9 +530,9 @@ absl::StatusOr<Rgetattr> Filesystem::GetattrInode(const InodeRef& inode, int c,
     MutexLock lock(&inode->mu);
     if (inode->has_attr) return inode->last_attr;
   }
-  // Not answered from the attribute cache: the kernel asks only once its
-  // own copy expired or something changed here, and the cache holds nothing
-  // fresher than what the kernel was given. Fetched attributes feed it.
+  // Always the server's answer (the getattr op tries the attribute cache
+  // first; a setattr's reply must show what the server made of it).
+  // Fetched attributes feed the cache.
   const cache::AttrCache::Clock asked = cache::AttrCache::Now();
   absl::StatusOr<Rgetattr> r =
       WithFid(inode, c, [&](const FidRef& f) { return GetattrChecked(f, inode->qid_path); });
@@ -780,7 +782,13 @@ absl::Status Filesystem::RemoveName(const FidRef& dir, const std::string& name, 
     absl::Status st = s->Unlinkat(dir->num(), name, is_dir ? kAtRemoveDir : 0);
     int e = ToErrno(st);
     if (e != EOPNOTSUPP && e != ENOSYS) {
-      if (st.ok() && is_dir && w.ok()) Retire(w->second.path);
+      if (st.ok() && is_dir && w.ok()) {
+        Retire(w->second.path);
+      } else if (st.ok()) {
+        // Which file lost a link is not known here (not walked: that
+        // would cost a round trip); another name of it may be cached.
+        attr_cache_.Clear();
+      }
       return st;
     }
     no_unlinkat.store(true, std::memory_order_relaxed);

@@ -236,7 +236,8 @@ class Filesystem {
   // any) becomes a new incarnation's stranger. Its path-walked fids would
   // name whatever takes its place on a path-based server, so they go, and
   // it can no longer be walked to; fstat reports its last attributes.
-  // Not for a file that had other links (only a name went).
+  // Not for a file that had other links (only a name went). Either way its
+  // cached attributes go.
   void Retire(uint64_t qid_path);
   // A negative entry (ENOENT) with the policy's negative timeout.
   void FillNegativeEntry(fuse_entry_param* e) const;

@@ -5,7 +5,9 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -116,6 +118,7 @@ bool SillyRename(Filesystem* fs, const InodeRef& dir, const FidRef& dir_fid,
     P9_LOG(kInfo, "cannot hide an open file being unlinked: %s", st.ToString());
     return false;
   }
+  fs->AttrChanged(target);  // its ctime
   if (remove_now) fs->RemoveSilly(target);
   return true;
 }
@@ -208,11 +211,25 @@ void Getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     if (Denied(req)) return;
     InodeRef inode = InodeOr(req, ino);
     if (inode == nullptr) return;
+    struct stat st;
+    // The kernel asks again whenever it only marked its atime stale, after
+    // every read or readdir it sent (fuse_invalidate_atime): git status
+    // stats each directory it lists. Attributes this mount fetched within
+    // the lifetime, and which none of its own changes invalidated since
+    // (ops_table.cc), are as good an answer as the server's, for the rest
+    // of their lifetime. cache=none never hits.
+    if (!inode->removed.load(std::memory_order_relaxed)) {
+      if (std::optional<cache::AttrCache::Hit> hit = fs->CachedAttr(inode->qid_path)) {
+        fs->FillStat(hit->attr, &st);
+        fuse_reply_attr(req, &st,
+                        std::min(fs->policy().attr_timeout, absl::ToDoubleSeconds(hit->left)));
+        return;
+      }
+    }
     FidRef open_fid;
     if (fi != nullptr && !inode->is_dir()) open_fid = CurrentFid(FileOf(fi));
     absl::StatusOr<Rgetattr> a = fs->GetattrInode(inode, fs->PickChannel(), open_fid);
     if (!a.ok()) return ReplyStatus(req, a.status());
-    struct stat st;
     fs->FillStat(*a, &st);
     fuse_reply_attr(req, &st, fs->policy().attr_timeout);
   });
@@ -386,6 +403,7 @@ void Rename(fuse_req_t req, fuse_ino_t parent, const char* name, fuse_ino_t newp
       fid_moved = false;
     }
     if (!st.ok()) return ReplyStatus(req, st);
+    fs->AttrChanged(w->second.path);  // its ctime
     if (replaces) fs->Retire(tw->second.path);
     if (InodeRef moved = fs->inodes().FindByQidPath(w->second.path); moved != nullptr) {
       {

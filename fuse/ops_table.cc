@@ -129,9 +129,12 @@ namespace {
 // Drops the cached attributes an operation changes (cache/attr_cache.h),
 // before it (so nothing cached before it is used while it runs) and after
 // it (so nothing fetched while it ran is used afterwards). A namespace
-// change also changes the links count and ctime of a file we may know only
-// by name here: the whole cache goes then (lookups fetch again, the
-// kernel's own caches are not touched).
+// change also changes the links count or ctime of a file known here only
+// by name: the operation itself drops that file's (Filesystem::Retire, or
+// where it walked to the name), or the whole cache if it never learnt
+// which file that was. git status creates and removes index.lock each
+// time: clearing everything then cost a round trip for each directory it
+// stats afterwards.
 template <FuseOp Op, typename... Args>
 void Changed(Filesystem* fs, Args... args) {
   auto tup = std::forward_as_tuple(args...);
@@ -145,11 +148,19 @@ void Changed(Filesystem* fs, Args... args) {
     inode(std::get<0>(tup));  // the file, or the directory a name goes in
   } else if constexpr (Op == FuseOp::kSymlink) {
     inode(std::get<1>(tup));  // (target, parent, name)
+  } else if constexpr (Op == FuseOp::kOpen) {
+    // open(O_TRUNC) truncates on the server (FUSE_CAP_ATOMIC_O_TRUNC).
+    if (std::get<1>(tup)->flags & O_TRUNC) inode(std::get<0>(tup));
   } else if constexpr (Op == FuseOp::kCopyFileRange) {
     inode(std::get<3>(tup));  // (ino_in, off_in, fi_in, ino_out, ...)
-  } else if constexpr (Op == FuseOp::kUnlink || Op == FuseOp::kRmdir || Op == FuseOp::kRename ||
-                       Op == FuseOp::kLink) {
-    fs->attr_cache().Clear();
+  } else if constexpr (Op == FuseOp::kUnlink || Op == FuseOp::kRmdir) {
+    inode(std::get<0>(tup));  // (parent, name): the file is DoRemove's
+  } else if constexpr (Op == FuseOp::kRename) {
+    inode(std::get<0>(tup));  // (parent, name, newparent, newname, flags)
+    inode(std::get<2>(tup));
+  } else if constexpr (Op == FuseOp::kLink) {
+    inode(std::get<0>(tup));  // (ino, newparent, newname)
+    inode(std::get<1>(tup));
   }
 }
 

@@ -1020,6 +1020,76 @@ class TwoMounts(unittest.TestCase):
         self.versions(MOUNTS["N"], MOUNTS["B1"], "ver_nl")
 
 
+class LooseCachedAttrAnswers(unittest.TestCase):
+    """cache=loose: the kernel asks for attributes again after every read or
+    listing it sends (it marks its atime stale); those are answered from the
+    daemon's attribute cache, with no Tgetattr, and what this mount changes
+    (links, truncation on open, writes) is still seen at once."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = p9harness.Diod(debug=True)
+        cls.mount = p9harness.Mount(cls.server, "cache=loose,actimeo=30")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.mount.unmount()
+        cls.server.stop()
+
+    def getattrs(self):
+        return len(re.findall(r"P9_TGETATTR tag", self.server.read_log()))
+
+    def test_stat_after_reading_or_listing_asks_nothing(self):
+        d = self.mount.path("atime")
+        os.mkdir(d)
+        f = os.path.join(d, "f")
+        write(f, b"x" * 10000)
+
+        def use():
+            self.assertEqual(os.listdir(d), ["f"])
+            os.stat(d)
+            with open(f, "rb") as h:
+                # A real FUSE read (not the page cache), as a first read is.
+                os.posix_fadvise(h.fileno(), 0, 0, os.POSIX_FADV_DONTNEED)
+                self.assertEqual(len(h.read()), 10000)
+                os.fstat(h.fileno())
+            os.stat(f)
+        use()
+        before = self.getattrs()
+        for _ in range(3):
+            use()
+        self.assertEqual(self.getattrs() - before, 0)
+
+    def test_own_link_changes_and_truncation_seen_at_once(self):
+        d = self.mount.path("own-attrs")
+        os.mkdir(d)
+        a, b, t = (os.path.join(d, n) for n in ("a", "b", "t"))
+        write(a, b"data")
+        os.link(a, b)
+        # A read makes the kernel ask for attributes again: the daemon's
+        # cache then holds nlink 2, which the unlink must drop.
+        self.assertEqual(read(b), b"data")
+        self.assertEqual(os.stat(b).st_nlink, 2)
+        self.assertEqual(os.stat(a).st_nlink, 2)
+        os.unlink(a)
+        self.assertEqual(os.stat(b).st_nlink, 1)
+        c = os.path.join(d, "c")
+        os.rename(b, c)
+        self.assertEqual(os.stat(c).st_nlink, 1)
+        self.assertEqual(os.stat(d).st_nlink, 2)
+        write(t, b"12345")
+        self.assertEqual(os.stat(t).st_size, 5)
+        os.close(os.open(t, os.O_WRONLY | os.O_TRUNC))
+        self.assertEqual(os.stat(t).st_size, 0)
+        with open(t, "ab") as h:
+            h.write(b"abc")
+        self.assertEqual(os.stat(t).st_size, 3)
+        os.mkdir(os.path.join(d, "sub"))
+        self.assertEqual(os.stat(d).st_nlink, 3)
+        os.rmdir(os.path.join(d, "sub"))
+        self.assertEqual(os.stat(d).st_nlink, 2)
+
+
 class ParkedOpenFids(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
