@@ -4,7 +4,10 @@ namespace p9::cache {
 
 Policy PolicyFor(CacheMode mode, double actimeo, bool writeback) {
   Policy p;
-  if (mode == CacheMode::kNone) return p;
+  if (mode == CacheMode::kNone) {
+    p.lookup_attr_timeout = kNoneLookupAttrSeconds;
+    return p;
+  }
   // loose and readonly keep the same things, for different lifetimes.
   const double lifetime =
       mode == CacheMode::kLoose ? kLooseTimeoutSeconds : kReadonlyTimeoutSeconds;

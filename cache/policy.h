@@ -16,6 +16,16 @@ enum class CacheMode { kNone, kLoose, kReadonly };
 // cache=loose: one second, like NFS's lower bound and FUSE's default: a
 // change made on the server is seen within it.
 inline constexpr double kLooseTimeoutSeconds = 1.0;
+// cache=none: how long the attributes a lookup has just fetched stand for
+// the path walk that asked for them: the permission checks of the
+// directories on the way (default_permissions) and the stat at its end.
+// Without it each of those was one more Tgetattr right after the lookup's
+// own: a stat of a/b/f took ten round trips instead of six. The kernel's 9p
+// client takes lookup-time attributes as current the same way. Every path
+// walk still looks each name up again (cache=none keeps no entry), so the
+// next walk sees a change on the server; only a getattr without a walk
+// (fstat) within this window may be answered with the lookup's attributes.
+inline constexpr double kNoneLookupAttrSeconds = 0.01;
 // cache=readonly is for trees that do not change while mounted (software
 // stacks, reference data): five minutes.
 inline constexpr double kReadonlyTimeoutSeconds = 300.0;
@@ -27,6 +37,9 @@ struct Policy {
   double attr_timeout = 0;
   // 0: no negative dentries (ENOENT is returned instead).
   double negative_timeout = 0;
+  // With attr_timeout 0: how long the kernel may use the attributes sent
+  // with a lookup's entry (kNoneLookupAttrSeconds).
+  double lookup_attr_timeout = 0;
   // File data bypasses the page cache (cache=none: every read and write goes
   // to the server, as the kernel client's cache=none does).
   bool direct_io = true;

@@ -650,7 +650,9 @@ InodeRef Filesystem::EnterInode(const InodeRef& parent, const std::string& name,
   e->ino = inode->ino;
   e->generation = 0;
   FillStat(attr, &e->attr);
-  e->attr_timeout = std::min(policy_.attr_timeout, absl::ToDoubleSeconds(attr_left));
+  e->attr_timeout = policy_.attr_timeout > 0
+                        ? std::min(policy_.attr_timeout, absl::ToDoubleSeconds(attr_left))
+                        : policy_.lookup_attr_timeout;
   e->entry_timeout = policy_.entry_timeout;
   return inode;
 }

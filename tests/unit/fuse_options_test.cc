@@ -293,6 +293,9 @@ TEST(CachePolicy, NoneCachesNothingWhateverActimeoSays) {
   EXPECT_EQ(p.entry_timeout, 0);
   EXPECT_TRUE(p.direct_io);
   EXPECT_FALSE(p.cache_dir);
+  // Only the path walk that made a lookup may use its attributes.
+  EXPECT_DOUBLE_EQ(p.lookup_attr_timeout, cache::kNoneLookupAttrSeconds);
+  EXPECT_LE(p.lookup_attr_timeout, 0.05);
   EXPECT_DOUBLE_EQ(cache::PolicyFor(CacheMode::kLoose).attr_timeout, cache::kLooseTimeoutSeconds);
   EXPECT_DOUBLE_EQ(cache::PolicyFor(CacheMode::kReadonly).attr_timeout,
                    cache::kReadonlyTimeoutSeconds);

@@ -1090,6 +1090,55 @@ class LooseCachedAttrAnswers(unittest.TestCase):
         self.assertEqual(os.stat(d).st_nlink, 2)
 
 
+class NoneLookupAttrs(unittest.TestCase):
+    """cache=none: a path walk's permission checks and the stat at its end
+    use the attributes its own lookups just fetched (one Twalk + Tgetattr per
+    name, as the kernel's 9p client), and nothing outlives that walk: the
+    next walk, or an fstat a moment later, sees a change on the server."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = p9harness.Diod(debug=True)
+        cls.mount = p9harness.Mount(cls.server, "cache=none")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.mount.unmount()
+        cls.server.stop()
+
+    def count(self, what):
+        return len(re.findall(r"P9_T%s tag" % what, self.server.read_log()))
+
+    def test_stat_by_path_asks_once_per_name(self):
+        os.makedirs(self.mount.path("w", "x"))
+        f = self.mount.path("w", "x", "f")
+        write(f, b"1")
+        os.stat(f)
+        walks, getattrs = self.count("WALK"), self.count("GETATTR")
+        self.assertEqual(os.stat(f).st_size, 1)
+        walks, getattrs = self.count("WALK") - walks, self.count("GETATTR") - getattrs
+        self.assertEqual(walks, 3)
+        # One per name looked up, plus at most the root's permission check
+        # (it is never looked up). Before: three more.
+        self.assertLessEqual(getattrs, walks + 1)
+
+    def test_server_changes_seen_by_next_walk_and_fstat(self):
+        f = self.mount.path("n")
+        e = self.mount.export("n")
+        write(e, b"1")
+        self.assertEqual(os.stat(f).st_size, 1)
+        write(e, b"12345")
+        self.assertEqual(os.stat(f).st_size, 5)
+        fd = os.open(f, os.O_RDONLY)
+        try:
+            self.assertEqual(os.fstat(fd).st_size, 5)
+            write(e, b"1234567")
+            time.sleep(0.1)  # ten times the lookup's window
+            self.assertEqual(os.fstat(fd).st_size, 7)
+        finally:
+            os.close(fd)
+
+
 class ParkedOpenFids(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
