@@ -1020,24 +1020,31 @@ class TwoMounts(unittest.TestCase):
         self.versions(MOUNTS["N"], MOUNTS["B1"], "ver_nl")
 
 
-class LooseCachedAttrAnswers(unittest.TestCase):
-    """cache=loose: the kernel asks for attributes again after every read or
-    listing it sends (it marks its atime stale); those are answered from the
-    daemon's attribute cache, with no Tgetattr, and what this mount changes
-    (links, truncation on open, writes) is still seen at once."""
+class CountedRequests(unittest.TestCase):
+    """One mount with OPTS of a diod that logs every request."""
+    OPTS = ""
 
     @classmethod
     def setUpClass(cls):
         cls.server = p9harness.Diod(debug=True)
-        cls.mount = p9harness.Mount(cls.server, "cache=loose,actimeo=30")
+        cls.mount = p9harness.Mount(cls.server, cls.OPTS)
 
     @classmethod
     def tearDownClass(cls):
         cls.mount.unmount()
         cls.server.stop()
 
-    def getattrs(self):
-        return len(re.findall(r"P9_TGETATTR tag", self.server.read_log()))
+    def count(self, what):
+        """How many T<what> requests (e.g. "GETATTR") the server saw so far."""
+        return len(re.findall(r"P9_T%s tag" % what, self.server.read_log()))
+
+
+class LooseCachedAttrAnswers(CountedRequests):
+    """cache=loose: the kernel asks for attributes again after every read or
+    listing it sends (it marks its atime stale); those are answered from the
+    daemon's attribute cache, with no Tgetattr, and what this mount changes
+    (links, truncation on open, writes) is still seen at once."""
+    OPTS = "cache=loose,actimeo=30"
 
     def test_stat_after_reading_or_listing_asks_nothing(self):
         d = self.mount.path("atime")
@@ -1055,10 +1062,10 @@ class LooseCachedAttrAnswers(unittest.TestCase):
                 os.fstat(h.fileno())
             os.stat(f)
         use()
-        before = self.getattrs()
+        before = self.count("GETATTR")
         for _ in range(3):
             use()
-        self.assertEqual(self.getattrs() - before, 0)
+        self.assertEqual(self.count("GETATTR") - before, 0)
 
     def test_own_link_changes_and_truncation_seen_at_once(self):
         d = self.mount.path("own-attrs")
@@ -1090,24 +1097,12 @@ class LooseCachedAttrAnswers(unittest.TestCase):
         self.assertEqual(os.stat(d).st_nlink, 2)
 
 
-class NoneLookupAttrs(unittest.TestCase):
+class NoneLookupAttrs(CountedRequests):
     """cache=none: a path walk's permission checks and the stat at its end
     use the attributes its own lookups just fetched (one Twalk + Tgetattr per
     name, as the kernel's 9p client), and nothing outlives that walk: the
     next walk, or an fstat a moment later, sees a change on the server."""
-
-    @classmethod
-    def setUpClass(cls):
-        cls.server = p9harness.Diod(debug=True)
-        cls.mount = p9harness.Mount(cls.server, "cache=none")
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.mount.unmount()
-        cls.server.stop()
-
-    def count(self, what):
-        return len(re.findall(r"P9_T%s tag" % what, self.server.read_log()))
+    OPTS = "cache=none"
 
     def test_stat_by_path_asks_once_per_name(self):
         os.makedirs(self.mount.path("w", "x"))
