@@ -20,8 +20,8 @@ inline constexpr double kLooseTimeoutSeconds = 1.0;
 // the path walk that asked for them: the permission checks of the
 // directories on the way (default_permissions) and the stat at its end.
 // Without it each of those was one more Tgetattr right after the lookup's
-// own: a stat of a/b/f took ten round trips instead of six. The kernel's 9p
-// client takes lookup-time attributes as current the same way. Every path
+// own: a stat of a/b/f waited for seven round trips instead of four. The
+// kernel's 9p client takes lookup-time attributes as current the same way. Every path
 // walk still looks each name up again (cache=none keeps no entry), so the
 // next walk sees a change on the server; only a getattr without a walk
 // (fstat) within this window may be answered with the lookup's attributes.
