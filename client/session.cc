@@ -33,6 +33,8 @@ struct Session::Conn : ChannelReceiver {
 };
 
 namespace {
+// The payload of an Rread (`msg` is a whole message whose size field the
+// channel checked) asked for `count` bytes, decoded in place.
 absl::StatusOr<absl::Span<const uint8_t>> RreadData(absl::Span<const uint8_t> msg, uint32_t count) {
   if (msg.size() < kHeaderSize) return ProtocolError("Rread is malformed");
   Decoder d(msg.subspan(kHeaderSize));
@@ -89,9 +91,9 @@ struct Session::Detached final : ReplySink {
   // the call from kWaiting.
   RreadSink rread;
   // Under async_mu_:
-  // For the reaper; set when the call is registered in detached_.
+  // For the reaper (and the latency histogram); set when the call is
+  // registered in detached_.
   Slot slot;
-  std::chrono::steady_clock::time_point sent_at{};
   // The Tread went out: from then on the reaper may flush it (a flush sent
   // before the request would not stop it).
   bool posted = false;
@@ -745,8 +747,6 @@ absl::StatusOr<OpenResult> Session::Lcreate(uint32_t fid, const std::string& nam
 
 namespace {
 
-// The payload of an Rread (`msg` is a whole message whose size field the
-// channel checked) asked for `count` bytes, decoded in place.
 // Copies a read's payload into the caller's buffer, on the delivery thread.
 class CopyTo final : public ReadSink {
  public:
@@ -795,7 +795,6 @@ absl::Status Session::ReadAsync(uint32_t fid, uint64_t offset, uint32_t count, A
     MutexLock lock(&async_mu_);
     if (!d->finished) {
       d->slot = *slot;
-      d->sent_at = slot->sent_at;
       detached_[call->tag()] = d;
       if (!reaper_thread_.joinable()) reaper_thread_ = std::thread([this] { ReaperLoop(); });
     }
@@ -842,7 +841,7 @@ void Session::FinishDetached(Call* call, Detached* d, absl::StatusOr<size_t> res
     d->finished = true;
     // The tag is not reused while d holds it, so an entry for it is d's.
     detached_.erase(call->tag());
-    sent_at = d->sent_at;
+    sent_at = d->slot.sent_at;
   }
   if (replied) {
     auto us = std::chrono::duration_cast<std::chrono::microseconds>(

@@ -5,7 +5,6 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cstring>
 #include <optional>
 #include <string>
@@ -221,8 +220,8 @@ void Getattr(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     if (!inode->removed.load(std::memory_order_relaxed)) {
       if (std::optional<cache::AttrCache::Hit> hit = fs->CachedAttr(inode->qid_path)) {
         fs->FillStat(hit->attr, &st);
-        fuse_reply_attr(req, &st,
-                        std::min(fs->policy().attr_timeout, absl::ToDoubleSeconds(hit->left)));
+        // `left` is at most the lifetime (AttrCache::Get).
+        fuse_reply_attr(req, &st, absl::ToDoubleSeconds(hit->left));
         return;
       }
     }
