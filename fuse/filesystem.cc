@@ -395,7 +395,10 @@ void Filesystem::Retire(uint64_t qid_path) {
     if ((cur->has_attr && cur->last_attr.nlink > 1) || cur->silly || cur->silly_pending) return;
   }
   InodeRef old = table_->Retire(qid_path);
-  if (old == nullptr) return;
+  if (old != nullptr) Abandon(old);
+}
+
+void Filesystem::Abandon(const InodeRef& old) {
   DropAllFids(old);
   std::vector<Inode::Link> links;  // released outside the lock
   // Parked opened fids would keep the removed file's storage on the server.
@@ -404,6 +407,26 @@ void Filesystem::Retire(uint64_t qid_path) {
   links.swap(old->links);
   parked.swap(old->parked);
 }
+
+namespace {
+
+// Whether `now` (the server's attributes for `inode`'s number) may describe
+// another file than the one `inode` was made for. Servers reuse inode
+// numbers at once (ext4 does), and 9P2000.L has no generation number diod
+// fills in, so: a file of another type, or a symlink whose mtime or size
+// changed. A symlink's target cannot change in place, and the kernel keeps
+// the old one (cache_symlinks) for as long as the node id lives: it drops a
+// regular file's pages when mtime or size change, but not a symlink's.
+bool OlderIncarnation(const Inode& inode, const Rgetattr& now)
+    ABSL_EXCLUSIVE_LOCKS_REQUIRED(inode.mu) {
+  if (!inode.has_attr) return false;
+  const Rgetattr& was = inode.last_attr;
+  if ((was.mode & S_IFMT) != (now.mode & S_IFMT)) return true;
+  return S_ISLNK(now.mode) && (was.mtime_sec != now.mtime_sec || was.mtime_nsec != now.mtime_nsec ||
+                               was.size != now.size);
+}
+
+}  // namespace
 
 namespace {
 
@@ -539,6 +562,9 @@ absl::StatusOr<Rgetattr> Filesystem::GetattrInode(const InodeRef& inode, int c,
   auto remember = [&](const Rgetattr& a) {
     attr_cache_.Put(inode->qid_path, a, asked);
     MutexLock lock(&inode->mu);
+    // The old file's attributes stay, so that the next lookup of the name
+    // finds out and gives the newer file a node id of its own.
+    if (OlderIncarnation(*inode, a)) return;
     inode->last_attr = a;
     inode->has_attr = true;
   };
@@ -614,8 +640,20 @@ InodeRef Filesystem::EnterInode(const InodeRef& parent, const std::string& name,
                                 absl::Duration attr_left) {
   const uint64_t qp = attr.qid.path;
   const int n = channels();
-  InodeRef inode = table_->Acquire(
-      qp, [&](uint64_t ino) { return std::make_shared<Inode>(ino, qp, attr.mode, n); });
+  auto make = [&](uint64_t ino) { return std::make_shared<Inode>(ino, qp, attr.mode, n); };
+  InodeRef inode = table_->Acquire(qp, make);
+  bool older = false;
+  if (inode->ino != kRootIno) {
+    MutexLock lock(&inode->mu);
+    older = OlderIncarnation(*inode, attr);
+  }
+  if (older) {
+    // A new node id makes the kernel drop its dentry and inode for the old
+    // file (fuse_dentry_revalidate compares node ids) with what it cached.
+    InodeRef forgotten;
+    InodeRef old = std::exchange(inode, table_->Reincarnate(inode, make, &forgotten));
+    Abandon(old);
+  }
   inode->file_type.store(attr.mode & S_IFMT, std::memory_order_relaxed);
   if (inode->ino != kRootIno) {
     // A directory must not become its own ancestor (a server-side move the

@@ -239,6 +239,8 @@ class Filesystem {
   // Not for a file that had other links (only a name went). Either way its
   // cached attributes go.
   void Retire(uint64_t qid_path);
+  // Lets go of what a retired inode holds: its fids, names and parked fids.
+  void Abandon(const InodeRef& old);
   // A negative entry (ENOENT) with the policy's negative timeout.
   void FillNegativeEntry(fuse_entry_param* e) const;
   void FillStat(const Rgetattr& a, struct stat* st) const;

@@ -111,8 +111,10 @@ class Inode {
   // reports (with nlink 0) when a path-based server can no longer stat it.
   Rgetattr last_attr ABSL_GUARDED_BY(mu);
   bool has_attr ABSL_GUARDED_BY(mu) = false;
-  // Removed through this mount (see InodeTable::Retire). Relaxed: a flag
-  // read only to pick what to report after the server said ENOENT.
+  // Removed through this mount (see InodeTable::Retire), or found replaced
+  // on the server by a newer file with its number (InodeTable::Reincarnate).
+  // Relaxed: a flag read only to pick what to report after the server said
+  // ENOENT.
   std::atomic<bool> removed{false};
 };
 
@@ -139,6 +141,14 @@ class InodeTable {
   // old inode stays known by its node id until the kernel forgets it.
   // Returns that old inode, if the kernel knew it.
   InodeRef Retire(uint64_t qid_path);
+  // `cur`, just returned by Acquire, is an older file than the one the
+  // server now has under its number: retires it as Retire does and moves
+  // the lookup Acquire added to a new incarnation made with make(node_id)
+  // (or to the one another thread made first). Returns the new incarnation.
+  // If the kernel forgot `cur` meanwhile, *dropped receives it (the caller
+  // drops it outside any lock, as with Forget).
+  template <typename Make>
+  InodeRef Reincarnate(const InodeRef& cur, Make make, InodeRef* dropped);
   // Undoes `n` lookups. Returns the inode if its count reached zero (it is
   // then out of the table); the caller drops it outside any lock.
   InodeRef Forget(uint64_t ino, uint64_t n);
@@ -155,6 +165,9 @@ class InodeTable {
     uint64_t nlookup = 0;
   };
   uint64_t NewNodeId(uint64_t qid_path) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Makes qid_path's current incarnation, looked up once.
+  template <typename Make>
+  InodeRef AddIncarnation(uint64_t qid_path, Make& make) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const InoMap map_;
   const InodeRef root_;
@@ -175,6 +188,31 @@ InodeRef InodeTable::Acquire(uint64_t qid_path, Make make) {
     ++e.nlookup;
     return e.inode;
   }
+  return AddIncarnation(qid_path, make);
+}
+
+template <typename Make>
+InodeRef InodeTable::Reincarnate(const InodeRef& cur, Make make, InodeRef* dropped) {
+  MutexLock lock(&mu_);
+  const uint64_t qp = cur->qid_path;
+  auto q = by_qid_.find(qp);
+  const bool current = q != by_qid_.end() && q->second == cur->ino;
+  if (auto it = by_ino_.find(cur->ino); it != by_ino_.end() && --it->second.nlookup == 0) {
+    *dropped = std::move(it->second.inode);
+    by_ino_.erase(it);
+  }
+  if (!current && q != by_qid_.end()) {
+    if (auto it = by_ino_.find(q->second); it != by_ino_.end()) {
+      ++it->second.nlookup;
+      return it->second.inode;
+    }
+  }
+  cur->removed.store(true, std::memory_order_relaxed);
+  return AddIncarnation(qp, make);
+}
+
+template <typename Make>
+InodeRef InodeTable::AddIncarnation(uint64_t qid_path, Make& make) {
   uint64_t id = NewNodeId(qid_path);
   Entry& e = by_ino_[id];
   e.inode = make(id);

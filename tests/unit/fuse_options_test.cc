@@ -1,4 +1,7 @@
 // mount.9prdma command line and -o parsing, and FUSE inode numbering.
+#include <sys/stat.h>
+
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -256,6 +259,42 @@ TEST(InoMap, RootIsOneOrZero) {
   for (uint64_t p : {0ull, 1ull, 5ull}) EXPECT_EQ(zero.ToQidPath(zero.ToIno(p)), p);
 }
 
+TEST(InodeTable, ReincarnateMovesTheLookupToANewNodeId) {
+  InodeTable t(100, std::make_shared<Inode>(kRootIno, 100, S_IFDIR, 1));
+  auto make = [](uint64_t id) { return std::make_shared<Inode>(id, 7, S_IFLNK, 1); };
+  InodeRef old = t.Acquire(7, make);
+  ASSERT_EQ(t.Acquire(7, make), old);  // the kernel holds 1; this lookup adds 1
+  InodeRef dropped;
+  InodeRef now = t.Reincarnate(old, make, &dropped);
+  EXPECT_EQ(dropped, nullptr);
+  EXPECT_NE(now->ino, old->ino);
+  EXPECT_TRUE(old->removed.load());
+  EXPECT_FALSE(now->removed.load());
+  EXPECT_EQ(t.FindByQidPath(7), now);
+  EXPECT_EQ(t.Get(old->ino), old);  // until the kernel forgets its one lookup
+  EXPECT_EQ(t.Forget(old->ino, 1), old);
+  EXPECT_EQ(t.Get(old->ino), nullptr);
+  EXPECT_EQ(t.FindByQidPath(7), now);
+  EXPECT_EQ(t.Forget(now->ino, 1), now);
+  EXPECT_EQ(t.size(), 0u);
+}
+
+TEST(InodeTable, ReincarnateRacingLookupJoinsTheNewIncarnation) {
+  InodeTable t(100, std::make_shared<Inode>(kRootIno, 100, S_IFDIR, 1));
+  auto make = [](uint64_t id) { return std::make_shared<Inode>(id, 7, S_IFLNK, 1); };
+  InodeRef old = t.Acquire(7, make);   // two lookups in flight, both saw
+  ASSERT_EQ(t.Acquire(7, make), old);  // the old incarnation
+  InodeRef dropped;
+  InodeRef first = t.Reincarnate(old, make, &dropped);
+  InodeRef second = t.Reincarnate(old, make, &dropped);
+  EXPECT_EQ(second, first);
+  // Both lookups moved: the old node id is gone, the new one has 2.
+  EXPECT_EQ(dropped, old);
+  EXPECT_EQ(t.Get(old->ino), nullptr);
+  EXPECT_EQ(t.Forget(first->ino, 1), nullptr);
+  EXPECT_EQ(t.Forget(first->ino, 1), first);
+}
+
 }  // namespace
 }  // namespace p9::fuse
 
@@ -277,8 +316,8 @@ TEST(ParseCommandLine, ActimeoAndWritebackCache) {
 }
 
 TEST(ParseCommandLine, ActimeoAndWritebackRefusals) {
-  for (const char* bad : {"actimeo=-1", "actimeo=x", "actimeo=86401", "actimeo", "writeback_cache=1",
-                          "cache=none,writeback_cache", "writeback_cache"}) {
+  for (const char* bad : {"actimeo=-1", "actimeo=x", "actimeo=86401", "actimeo",
+                          "writeback_cache=1", "cache=none,writeback_cache", "writeback_cache"}) {
     auto o = ParseCommandLine({"h:/e", "/mnt", "-o", bad});
     EXPECT_FALSE(o.ok()) << bad;
     if (!o.ok()) {

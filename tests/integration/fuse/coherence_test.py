@@ -22,6 +22,11 @@ check is strict: a lifetime (+ EPS) after the change, B must see it on its
 first try. A rename-published file is never read torn or mixed, and the
 versions read are non-decreasing and at most a lifetime behind.
 
+A file replaced on the export by one with its inode number (ext4 reuses
+them at once) is seen as the new file within the lifetime: a recreated
+symlink's new target, a regular file that became a symlink
+(ReusedInodeNumbers).
+
 A file open on B that A replaces or unlinks stays readable through B's
 descriptors, with its last attributes (test_open_file_replaced_or_unlinked_elsewhere).
 
@@ -539,6 +544,88 @@ class ExportChanges(unittest.TestCase):
                 self.assertEqual(os.fstat(fd).st_size, len(data))
         finally:
             os.close(fd)
+
+
+def replace_reusing_inode(make, path):
+    """Removes `path` on the export and calls make(path) until the new file
+    has the old one's inode number (ext4 hands a freed number out again at
+    once). Files that got another number are moved aside. Returns whether
+    the number was reused."""
+    old = os.lstat(path).st_ino
+    os.unlink(path)
+    for i in range(64):
+        make(path)
+        if os.lstat(path).st_ino == old:
+            return True
+        os.rename(path, f"{path}.miss{i}")
+    return False
+
+
+class ReusedInodeNumbers(unittest.TestCase):
+    """A file replaced on the export by one with the same inode number (so
+    the same qid.path) is still a new file: a symlink's cached target, the
+    kernel's inode and our fids must not outlive the lifetime. The kernel
+    drops a regular file's pages when its mtime or size changes, but keeps a
+    cached symlink target for as long as the node id lives (was: the old
+    target for good once a getattr had seen the new symlink's attributes)."""
+
+    def check_symlink(self, mnt, rel, ttl, stat_between):
+        d = mnt.export(rel)
+        os.mkdir(d)
+        write(os.path.join(d, "t1"), b"one")
+        write(os.path.join(d, "t2"), b"two")
+        os.symlink("t1", os.path.join(d, "l"))
+        m = mnt.path(rel, "l")
+        self.assertEqual(os.readlink(m), "t1")
+        self.assertEqual(read(m), b"one")
+        # An O_PATH descriptor keeps the old node id's inode in the kernel;
+        # its fstat after the lifetime asks the server, which answers with
+        # the new symlink's attributes (same number, same path).
+        fd = os.open(m, os.O_PATH | os.O_NOFOLLOW)
+        try:
+            if not replace_reusing_inode(lambda p: os.symlink("t2", p), os.path.join(d, "l")):
+                self.skipTest("the export's filesystem did not reuse the inode number")
+            t0 = time.monotonic()
+            if stat_between:
+                time.sleep(ttl + EPS)
+                self.assertTrue(stat.S_ISLNK(os.fstat(fd).st_mode))
+            while os.readlink(m) != "t2":
+                self.assertLess(time.monotonic() - t0, ttl + MARGIN,
+                                "the old symlink's target outlived the lifetime")
+                self.assertEqual(os.readlink(m), "t1")
+                time.sleep(0.05)
+            for _ in range(3):  # seen once, seen for good
+                self.assertEqual(os.readlink(m), "t2")
+                self.assertEqual(read(m), b"two")
+                self.assertEqual(os.lstat(m).st_ino, os.lstat(os.path.join(d, "l")).st_ino)
+        finally:
+            os.close(fd)
+
+    def test_recreated_symlink_seen_within_lifetime(self):
+        self.check_symlink(MOUNTS["R"], "reuse_sym", READONLY_TTL, False)
+
+    def test_recreated_symlink_seen_after_getattr_of_the_old_one(self):
+        self.check_symlink(MOUNTS["L"], "reuse_sym_stat", LOOSE_TTL, True)
+
+    def test_file_replaced_by_symlink_with_its_number(self):
+        mnt, ttl = MOUNTS["L"], LOOSE_TTL
+        d = mnt.export("reuse_type")
+        os.mkdir(d)
+        write(os.path.join(d, "t"), b"target")
+        write(os.path.join(d, "x"), b"file")
+        m = mnt.path("reuse_type", "x")
+        # Not opened: an open (or the fid parked after it) would keep the
+        # number taken on the server.
+        self.assertTrue(stat.S_ISREG(os.lstat(m).st_mode))
+        if not replace_reusing_inode(lambda p: os.symlink("t", p), os.path.join(d, "x")):
+            self.skipTest("the export's filesystem did not reuse the inode number")
+        t0 = time.monotonic()
+        while not os.path.islink(m):
+            self.assertLess(time.monotonic() - t0, ttl + MARGIN)
+            self.assertEqual(os.lstat(m).st_size, 4)
+            time.sleep(0.05)
+        self.assertEqual(os.readlink(m), "t")
+        self.assertEqual(read(m), b"target")
 
 
 class LooseOwnChanges(unittest.TestCase):
