@@ -111,6 +111,12 @@ class Inode {
   // reports (with nlink 0) when a path-based server can no longer stat it.
   Rgetattr last_attr ABSL_GUARDED_BY(mu);
   bool has_attr ABSL_GUARDED_BY(mu) = false;
+  // A POSIX lock was granted on this file through this mount. Read-only
+  // opens of a file never locked skip the kernel's FLUSH on close
+  // (FOPEN_NOFLUSH): ours only releases the closing owner's lock, so they
+  // have nothing to do there. Relaxed: a handle opened before the first
+  // lock has its lock released at release instead (see ops::Release).
+  std::atomic<bool> posix_locked_here{false};
   // Removed through this mount (see InodeTable::Retire), or found replaced
   // on the server by a newer file with its number (InodeTable::Reincarnate).
   // Relaxed: a flag read only to pick what to report after the server said

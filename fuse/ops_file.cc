@@ -49,6 +49,16 @@ void Adopt(Filesystem* fs, const InodeRef& inode, FileHandle* h, FidRef fid, fus
   fi->fh = reinterpret_cast<uintptr_t>(h);
   fi->direct_io = fs->policy().direct_io;
   fi->keep_cache = fs->policy().keep_cache;
+  // A close's FLUSH is a round trip through the kernel that, for a
+  // read-only open, could only release a POSIX lock (writes are
+  // synchronous); git status closes a dozen and a half files. Skipped only
+  // for files never locked here, and not under cache=none, which keeps the
+  // strict order (a lock is gone when close(2) returns, not just after,
+  // with the asynchronous RELEASE). The kernel flushes anyway under
+  // writeback_cache.
+  fi->noflush = (fi->flags & O_ACCMODE) == O_RDONLY && fs->policy().attr_timeout > 0 &&
+                !fs->policy().writeback &&
+                !inode->posix_locked_here.load(std::memory_order_relaxed);
 }
 
 void Drop(Filesystem* fs, FileHandle* h) {
@@ -412,14 +422,17 @@ void Release(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     bool unlock;
     {
       MutexLock l(&h->mu);
-      unlock = h->flocked && fi->flock_release;
+      // A POSIX lock still held: its owner's close did not come through
+      // Flush (another owner closed last, or the open skipped FLUSH).
+      unlock = (h->flocked && fi->flock_release) || h->posix_locked;
       h->flocked = false;
+      h->posix_locked = false;
     }
     if (unlock) {
-      // The last close of a flock()ed file: unlock now rather than when the
+      // The last close of a locked file: unlock now rather than when the
       // fid's clunk gets to the server.
       absl::StatusOr<bool> r = LockLoop(req, CurrentFid(h), kLockTypeUnlck, false, 0, 0, 0);
-      if (!r.ok()) P9_LOG(kDebug, "flock release: %s", r.status().ToString());
+      if (!r.ok()) P9_LOG(kDebug, "unlock on release: %s", r.status().ToString());
     }
     Drop(Fs(req), h);
     fuse_reply_err(req, 0);
@@ -493,6 +506,7 @@ void Setlk(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi, struct flock* loc
                  static_cast<uint64_t>(lock->l_len), static_cast<uint32_t>(lock->l_pid));
     if (!r.ok()) return ReplyStatus(req, r.status());
     if (!*r) return Err(req, EAGAIN);
+    if (type != kLockTypeUnlck) h->inode->posix_locked_here.store(true, std::memory_order_relaxed);
     {
       MutexLock l(&h->mu);
       h->posix_locked = type != kLockTypeUnlck;

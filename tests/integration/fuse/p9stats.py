@@ -28,3 +28,17 @@ def read_stats(mountpoint):
             if sep and value.lstrip("-").isdigit():
                 total[key] = total.get(key, 0) + int(value)
     return total
+
+
+def read_ops(mountpoint):
+    """FUSE requests of each kind the daemon got ({"open": n, "flush": n,
+    ...}), or None while the stats file does not exist."""
+    try:
+        with open(stats_path(mountpoint)) as f:
+            lines = f.read().splitlines()
+    except FileNotFoundError:
+        return None
+    for line in lines:
+        if line.startswith("ops "):
+            return {k: int(v) for k, _, v in (f.partition("=") for f in line.split()[1:])}
+    return None

@@ -23,6 +23,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import p9harness  # noqa: E402
+import p9stats  # noqa: E402
 
 OPTS = "allow_other"
 MNT = None  # p9harness.Mount
@@ -705,6 +706,46 @@ class Locks(Base):
         fcntl.lockf(fd, fcntl.LOCK_EX)
         os.close(fd)
         self.assertEqual(self.child(p, "trylock"), "locked")
+
+    def test_lock_through_read_only_descriptor_released_on_close(self):
+        """Read-only opens of a file never locked through the mount skip the
+        kernel's FLUSH under cache=loose|readonly (FOPEN_NOFLUSH); a lock
+        taken through one is then released with the file's release, right
+        after the close. Once the file has been locked, closes release at
+        once again."""
+        p = self.mp("ro")
+        self.write(p, b"x")
+        for attempt in ("first lock", "file locked before"):
+            fd = os.open(p, os.O_RDONLY)
+            fcntl.lockf(fd, fcntl.LOCK_SH)
+            self.assertEqual(self.child(p, "trylock"), "EAGAIN", attempt)
+            os.close(fd)
+            if attempt == "first lock" and cache_mode() != "none":
+                self.assertTrue(p9harness.wait_for(lambda: self.child(p, "trylock") == "locked", 10))
+            else:
+                self.assertEqual(self.child(p, "trylock"), "locked", attempt)
+
+    def test_read_only_close_sends_no_flush_under_cache(self):
+        def ops_now():
+            """The op counts, from a stats file written after this call."""
+            t = time.time()
+            path = p9stats.stats_path(MNT.mountpoint)
+            self.assertTrue(p9harness.wait_for(
+                lambda: os.path.exists(path) and os.stat(path).st_mtime > t + 0.01, 10))
+            return p9stats.read_ops(MNT.mountpoint)
+
+        p = self.mp("nf")
+        self.write(p, b"data")
+        before = ops_now()
+        for _ in range(5):
+            self.assertEqual(self.read(p), b"data")
+        with open(p, "r+b") as f:
+            f.write(b"D")
+        after = ops_now()
+        self.assertEqual(after["open"] - before["open"], 6)
+        flushes = after["flush"] - before["flush"]
+        skips = cache_mode() != "none" and "writeback_cache" not in OPTS
+        self.assertEqual(flushes, 1 if skips else 6)
 
     def test_flock(self):
         p = self.mp("fl")
