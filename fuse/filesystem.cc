@@ -534,7 +534,7 @@ FidRef Filesystem::TakeParkedFid(const InodeRef& inode, int flags, uint32_t* iou
 }
 
 absl::StatusOr<Rgetattr> Filesystem::GetattrInode(const InodeRef& inode, int c,
-                                                  const FidRef& open_fid) {
+                                                  const FidRef& open_fid, bool changed_here) {
   if (inode->removed.load(std::memory_order_relaxed)) {
     // Whatever the server now has under its path or number is another
     // file: report the last attributes, with no links left.
@@ -564,7 +564,7 @@ absl::StatusOr<Rgetattr> Filesystem::GetattrInode(const InodeRef& inode, int c,
     MutexLock lock(&inode->mu);
     // The old file's attributes stay, so that the next lookup of the name
     // finds out and gives the newer file a node id of its own.
-    if (OlderIncarnation(*inode, a)) return;
+    if (!changed_here && OlderIncarnation(*inode, a)) return;
     inode->last_attr = a;
     inode->has_attr = true;
   };

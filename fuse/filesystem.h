@@ -169,8 +169,11 @@ class Filesystem {
   absl::StatusOr<Rgetattr> GetattrChecked(const FidRef& f, uint64_t qid_path,
                                           uint64_t mask = kGetattrBasic);
   // Attributes of an inode: its own fid (re-walked once if stale), then the
-  // given open fid and the inode's other open fids.
-  absl::StatusOr<Rgetattr> GetattrInode(const InodeRef& inode, int c, const FidRef& open_fid);
+  // given open fid and the inode's other open fids. `changed_here`: the
+  // caller just changed the file (setattr), so the answer is the inode's
+  // own even if it looks like a newer file's (see EnterInode).
+  absl::StatusOr<Rgetattr> GetattrInode(const InodeRef& inode, int c, const FidRef& open_fid,
+                                        bool changed_here = false);
 
   // Readahead: the kernel gives a FUSE mount 128 KiB, two requests in
   // flight at most. Once the connection is set up (the first open, after

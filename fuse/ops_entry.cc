@@ -289,7 +289,7 @@ void Setattr(fuse_req_t req, fuse_ino_t ino, struct stat* attr, int to_set, fuse
     if (!st.ok()) return ReplyStatus(req, st);
     FidRef open_fid;
     if (fi != nullptr && !inode->is_dir()) open_fid = CurrentFid(FileOf(fi));
-    absl::StatusOr<Rgetattr> a = fs->GetattrInode(inode, c, open_fid);
+    absl::StatusOr<Rgetattr> a = fs->GetattrInode(inode, c, open_fid, /*changed_here=*/true);
     if (!a.ok()) return ReplyStatus(req, a.status());
     struct stat out;
     fs->FillStat(*a, &out);

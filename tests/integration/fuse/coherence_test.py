@@ -607,6 +607,26 @@ class ReusedInodeNumbers(unittest.TestCase):
     def test_recreated_symlink_seen_after_getattr_of_the_old_one(self):
         self.check_symlink(MOUNTS["L"], "reuse_sym_stat", LOOSE_TTL, True)
 
+    def test_symlink_touched_through_the_mount_stays_the_same_file(self):
+        """A symlink's mtime changed through the mount (touch -h) is our own
+        change, not a newer file: a descriptor held on it keeps seeing it
+        (nlink 1, the new mtime) after the next lookup."""
+        mnt = MOUNTS["N"]  # every path walk looks the name up again
+        d = mnt.export("touch_sym")
+        os.mkdir(d)
+        os.symlink("t", os.path.join(d, "l"))
+        m = mnt.path("touch_sym", "l")
+        fd = os.open(m, os.O_PATH | os.O_NOFOLLOW)
+        try:
+            os.utime(m, ns=(OLD_MTIME * 10**9, OLD_MTIME * 10**9), follow_symlinks=False)
+            self.assertEqual(os.lstat(m).st_mtime, OLD_MTIME)
+            self.assertEqual(os.lstat(os.path.join(d, "l")).st_mtime, OLD_MTIME)
+            st = os.fstat(fd)
+            self.assertEqual((st.st_nlink, st.st_mtime), (1, OLD_MTIME))
+            self.assertEqual(os.readlink(m), "t")
+        finally:
+            os.close(fd)
+
     def test_file_replaced_by_symlink_with_its_number(self):
         mnt, ttl = MOUNTS["L"], LOOSE_TTL
         d = mnt.export("reuse_type")
