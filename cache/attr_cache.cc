@@ -51,6 +51,17 @@ void AttrCache::Invalidate(uint64_t qid_path) {
   it->second.invalidated = now + 1;
 }
 
+void AttrCache::SizeSeen(uint64_t qid_path, uint64_t end, bool at_eof) {
+  {
+    MutexLock lock(&mu_);
+    auto it = map_.find(qid_path);
+    if (it == map_.end() || !it->second.valid) return;
+    const uint64_t size = it->second.attr.size;
+    if (at_eof ? size == end : size >= end) return;
+  }
+  Invalidate(qid_path);
+}
+
 void AttrCache::Clear() {
   const Clock now = Now();
   MutexLock lock(&mu_);

@@ -55,6 +55,12 @@ class AttrCache {
   // removed in a directory): forget its attributes, and refuse answers to
   // requests sent before now.
   void Invalidate(uint64_t qid_path);
+  // A read of the file through this mount ended at byte `end`, at the end
+  // of file if `at_eof` (a short answer), else within the file. Cached
+  // attributes whose size says otherwise are invalidated, as by
+  // Invalidate(): the kernel learns the new size from the read itself and
+  // must not be handed the old one back by its next getattr.
+  void SizeSeen(uint64_t qid_path, uint64_t end, bool at_eof);
   // Forgets everything (the connection was replaced).
   void Clear();
 

@@ -212,15 +212,29 @@ namespace {
 // Answers a FUSE read from the channel's delivery thread, straight from the
 // receive buffer: the reader wakes without waiting for this worker to be
 // scheduled again, and the payload is copied once (into the kernel).
+// Tells the attribute cache what a read of `asked` bytes at `off` that
+// got `got` says about the file's size, before the kernel is answered. A
+// file rewritten shorter on the server shows first in a short read: the
+// kernel then shrinks its size, and its next getattr (which it sends after
+// every read) must not be answered with the cached old size.
+void ReadEnded(Filesystem* fs, const FileHandle& h, off_t off, size_t asked, size_t got) {
+  fs->attr_cache().SizeSeen(h.inode->qid_path, static_cast<uint64_t>(off) + got, got < asked);
+}
+
 class FuseReadReply final : public ReadSink {
  public:
-  explicit FuseReadReply(fuse_req_t req) : req_(req) {}
+  FuseReadReply(fuse_req_t req, const FileHandle& h, off_t off, size_t size)
+      : req_(req), h_(h), off_(off), size_(size) {}
   void Deliver(absl::Span<const uint8_t> data) override {
+    ReadEnded(Fs(req_), h_, off_, size_, data.size());
     fuse_reply_buf(req_, reinterpret_cast<const char*>(data.data()), data.size());
   }
 
  private:
   const fuse_req_t req_;
+  const FileHandle& h_;
+  const off_t off_;
+  const size_t size_;
 };
 
 // A read of one Tread that no worker waits for (Session::ReadAsync): the
@@ -250,6 +264,7 @@ class FuseAsyncRead final : public AsyncRead {
 
   void Deliver(absl::Span<const uint8_t> data) override {
     registration_.Remove();
+    ReadEnded(fs_, *h_, off_, size_, data.size());
     fuse_reply_buf(req_, reinterpret_cast<const char*>(data.data()), data.size());
   }
 
@@ -328,7 +343,7 @@ void Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info
       }
       // On the spot, repeated on a new connection if this one is gone. Once
       // ReadTo succeeds, req is answered (and freed).
-      FuseReadReply reply(req);
+      FuseReadReply reply(req, *h, off, size);
       absl::StatusOr<size_t> n = WithIoFid(fs, h, true, [&](const FidRef& f) {
         return f->session()->ReadTo(f->num(), static_cast<uint64_t>(off),
                                     static_cast<uint32_t>(size), &reply);
@@ -349,6 +364,7 @@ void Read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info
                                     absl::MakeSpan(buf.get(), size), piece);
     });
     if (!n.ok()) return ReplyStatus(req, n.status());
+    ReadEnded(Fs(req), *h, off, size, *n);
     fuse_reply_buf(req, reinterpret_cast<const char*>(buf.get()), *n);
   });
 }

@@ -61,6 +61,28 @@ TEST(AttrCache, InvalidateDropsAndOlderAnswersDoNotReplaceNewer) {
   EXPECT_FALSE(c.Get(7, absl::Seconds(10)).has_value());
 }
 
+TEST(AttrCache, ReadsThatContradictTheSizeInvalidate) {
+  AttrCache c;
+  const absl::Duration ttl = absl::Seconds(10);
+  c.Put(7, Attr(7, 100), AttrCache::Now());
+  c.SizeSeen(7, 64, /*at_eof=*/false);  // within the file
+  c.SizeSeen(7, 100, /*at_eof=*/false);
+  c.SizeSeen(7, 100, /*at_eof=*/true);  // ends where the size says
+  ASSERT_TRUE(c.Get(7, ttl).has_value());
+  c.SizeSeen(7, 60, /*at_eof=*/true);  // shorter now
+  EXPECT_FALSE(c.Get(7, ttl).has_value());
+  c.Put(7, Attr(7, 100), AttrCache::Now());
+  c.SizeSeen(7, 128, /*at_eof=*/false);  // grew past it
+  EXPECT_FALSE(c.Get(7, ttl).has_value());
+  const AttrCache::Clock asked = AttrCache::Now();
+  c.Put(7, Attr(7, 100), asked);
+  c.SizeSeen(7, 50, /*at_eof=*/true);
+  c.Put(7, Attr(7, 100), asked);  // an answer sent before the read: refused
+  EXPECT_FALSE(c.Get(7, ttl).has_value());
+  c.SizeSeen(8, 1, true);  // nothing cached: nothing to do
+  EXPECT_FALSE(c.Get(8, ttl).has_value());
+}
+
 TEST(AttrCache, ClearRefusesEverythingAskedBefore) {
   AttrCache c;
   const AttrCache::Clock asked = AttrCache::Now();

@@ -1174,6 +1174,26 @@ class LooseCachedAttrAnswers(CountedRequests):
             use()
         self.assertEqual(self.count("GETATTR") - before, 0)
 
+    def test_short_read_is_not_answered_with_the_cached_size(self):
+        """A file rewritten shorter on the export, read again from the server
+        (its pages dropped): the kernel learns the new size from the short
+        read, and the getattr it sends after the read must not hand it the
+        cached old size back (was: fstat showed 300000 bytes after 200001
+        were read)."""
+        e, m = self.mount.export("shrunk"), self.mount.path("shrunk")
+        write(e, b"o" * 300_000)
+        self.assertEqual(read(m), b"o" * 300_000)
+        self.assertEqual(os.stat(m).st_size, 300_000)
+        rewrite_in_place(e, b"n" * 200_001)
+        fd = os.open(m, os.O_RDONLY)
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+            self.assertEqual(pread_all(fd), b"n" * 200_001)
+            self.assertEqual(os.fstat(fd).st_size, 200_001)
+            self.assertEqual(os.stat(m).st_size, 200_001)
+        finally:
+            os.close(fd)
+
     def test_own_link_changes_and_truncation_seen_at_once(self):
         d = self.mount.path("own-attrs")
         os.mkdir(d)
