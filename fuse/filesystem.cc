@@ -426,9 +426,6 @@ bool OlderIncarnation(const Inode& inode, const Rgetattr& now)
                                was.size != now.size);
 }
 
-}  // namespace
-
-namespace {
 
 // Opens that may share a parked fid: plain read-only ones. Other flags
 // either change what the server does with the open (O_TRUNC, O_APPEND,
