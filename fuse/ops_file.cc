@@ -209,9 +209,6 @@ void Create(fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode, fu
 
 namespace {
 
-// Answers a FUSE read from the channel's delivery thread, straight from the
-// receive buffer: the reader wakes without waiting for this worker to be
-// scheduled again, and the payload is copied once (into the kernel).
 // Tells the attribute cache what a read of `asked` bytes at `off` that
 // got `got` says about the file's size, before the kernel is answered. A
 // file rewritten shorter on the server shows first in a short read: the
@@ -221,6 +218,9 @@ void ReadEnded(Filesystem* fs, const FileHandle& h, off_t off, size_t asked, siz
   fs->attr_cache().SizeSeen(h.inode->qid_path, static_cast<uint64_t>(off) + got, got < asked);
 }
 
+// Answers a FUSE read from the channel's delivery thread, straight from the
+// receive buffer: the reader wakes without waiting for this worker to be
+// scheduled again, and the payload is copied once (into the kernel).
 class FuseReadReply final : public ReadSink {
  public:
   FuseReadReply(fuse_req_t req, const FileHandle& h, off_t off, size_t size)
